@@ -1,0 +1,40 @@
+/* nbdkit-vdo: runs every Check suite in one runner, so a single summary
+ * line reports the whole unit test set. */
+#include <config.h>
+
+#include <stdlib.h>
+
+#include "logger.h"
+#include "unit-suites.h"
+
+static Suite *(*const suites[]) (void) = {
+  checksum_suite,
+  geometry_suite,
+};
+
+static void
+quiet_sink (enum vdo_log_level level, const char *message)
+{
+  /* Expected rejections log errors; keep the runner's output readable. */
+  (void) level;
+  (void) message;
+}
+
+int
+main (void)
+{
+  SRunner *runner;
+  size_t i;
+  int failed;
+
+  if (!getenv ("VDO_TEST_VERBOSE"))
+    vdo_set_log_sink (quiet_sink);
+
+  runner = srunner_create (NULL);
+  for (i = 0; i < sizeof suites / sizeof suites[0]; i++)
+    srunner_add_suite (runner, suites[i] ());
+  srunner_run_all (runner, CK_NORMAL);
+  failed = srunner_ntests_failed (runner);
+  srunner_free (runner);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
