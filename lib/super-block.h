@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "component-header.h"
 #include "constants.h"
 #include "geometry.h"
 

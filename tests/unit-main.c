@@ -10,6 +10,16 @@
 static Suite *(*const suites[]) (void) = {
   checksum_suite,
   geometry_suite,
+  index_geometry_suite,
+  volume_layout_suite,
+  block_map_format_suite,
+  compressed_block_format_suite,
+  recovery_journal_format_suite,
+  slab_journal_format_suite,
+  ref_counts_format_suite,
+  slab_summary_format_suite,
+  io_suite,
+  volume_validation_suite,
 };
 
 static void

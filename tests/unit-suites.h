@@ -8,5 +8,15 @@
 
 Suite *checksum_suite (void);
 Suite *geometry_suite (void);
+Suite *index_geometry_suite (void);
+Suite *volume_layout_suite (void);
+Suite *block_map_format_suite (void);
+Suite *compressed_block_format_suite (void);
+Suite *recovery_journal_format_suite (void);
+Suite *slab_journal_format_suite (void);
+Suite *ref_counts_format_suite (void);
+Suite *slab_summary_format_suite (void);
+Suite *io_suite (void);
+Suite *volume_validation_suite (void);
 
 #endif /* VDO_UNIT_SUITES_H */

@@ -1,0 +1,86 @@
+# nbdkit-vdo: helpers sourced by the shell tests.
+# shellcheck shell=bash
+
+set -euo pipefail
+export PATH=/usr/bin:$PATH     # Debian's python3 for nbdsh, before pyenv
+
+: "${VDOADM:?VDOADM must name the vdoadm binary (set by make check)}"
+fixtures=${VDO_FIXTURES:-}
+
+# Skip (77) when the reference fixtures are absent, unless CI requires
+# them, in which case their absence is a failure.
+require_fixtures () {
+  if [ -z "$fixtures" ] || [ ! -r "$fixtures/README.md" ]; then
+    if [ -n "${VDO_REQUIRE_FIXTURES:-}" ]; then
+      echo "$0: fixtures not found at '${fixtures}'" >&2
+      exit 1
+    fi
+    echo "$0: fixtures not found, skipping" >&2
+    exit 77
+  fi
+}
+
+# A private temporary directory, removed on exit with anything the test
+# registered in cleanup_fns.
+cleanup_fns=()
+cleanup () {
+  local fn
+  for fn in "${cleanup_fns[@]}"; do eval "$fn" || true; done
+  [ -n "${tmpdir:-}" ] && rm -rf "$tmpdir"
+}
+trap cleanup EXIT
+tmpdir=$(mktemp -d -t vdo-test.XXXXXX)
+
+# Restored fixtures are kept between tests in a cache: they are sparse,
+# so 8 GiB of apparent size costs a few MiB of disk.
+fixture_cache=${VDO_FIXTURE_CACHE:-${TMPDIR:-/tmp}/nbdkit-vdo-fixtures}
+
+meta_field () {  # NAME FIELD-PREFIX -> the text after the prefix
+  sed -n "s/^$2//p" "$fixtures/$1.meta.txt" | head -n 1
+}
+
+fixture_nonce () { meta_field "$1" '  nonce: '; }
+fixture_uuid () { meta_field "$1" '  uuid: '; }
+fixture_device_bytes () { meta_field "$1" 'device size bytes: ' | cut -d' ' -f1; }
+
+fixture_sha256 () {
+  meta_field "$1" 'image sha256 (whole restored file, all [0-9]* bytes): '
+}
+
+# Restore fixture NAME (once; concurrent tests wait on a lock) and print
+# the path of the restored image, checked against meta.txt's sha256.
+restore_fixture () {
+  local name=$1 img expected
+  mkdir -p "$fixture_cache"
+  img=$fixture_cache/$name.img
+  expected=$(fixture_sha256 "$name")
+  (
+    flock 9
+    # The stamp holds the sha256 the restored image was checked against.
+    if [ "$(cat "$img.ok" 2>/dev/null)" != "$expected" ]; then
+      rm -f "$img" "$img.ok"
+      zstd -q -d --sparse "$fixtures/$name.img.zst" -o "$img"
+      sum=$(sha256sum "$img" | cut -d' ' -f1)
+      if [ "$sum" != "$expected" ]; then
+        echo "restored $name has sha256 $sum, expected $expected" >&2
+        exit 1
+      fi
+      echo "$expected" > "$img.ok"
+    fi
+  ) 9>"$fixture_cache/$name.lock"
+  echo "$img"
+}
+
+# Copy an image sparsely, so tests may change the copy.
+copy_image () {
+  cp --sparse=always "$1" "$2"
+}
+
+all_fixtures () {
+  local f
+  for f in "$fixtures"/*.img.zst; do basename "$f" .img.zst; done
+}
+
+fresh_fixtures () {
+  all_fixtures | grep '^fresh-'
+}
