@@ -1,0 +1,176 @@
+/* nbdkit-vdo: a thread that runs queued completions in order. */
+#include <config.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "logger.h"
+#include "status.h"
+#include "work-queue.h"
+
+struct vdo_work_queue {
+  char *name;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  struct vdo_completion *head, *tail;
+  bool started;
+  bool stopping;
+  pthread_t thread;
+};
+
+/* The queue the current thread runs, if any. */
+static __thread const struct vdo_work_queue *current_queue;
+
+int
+vdo_make_work_queue (const char *name, struct vdo_work_queue **queue_ret)
+{
+  struct vdo_work_queue *q = calloc (1, sizeof *q);
+
+  *queue_ret = NULL;
+  if (q == NULL || (q->name = strdup (name)) == NULL) {
+    free (q);
+    vdo_log_error ("cannot allocate work queue %s", name);
+    return ENOMEM;
+  }
+  pthread_mutex_init (&q->lock, NULL);
+  pthread_cond_init (&q->wake, NULL);
+  *queue_ret = q;
+  return 0;
+}
+
+static struct vdo_completion *
+dequeue_all (struct vdo_work_queue *q)
+{
+  struct vdo_completion *list = q->head;
+
+  q->head = q->tail = NULL;
+  return list;
+}
+
+static void *
+run_queue (void *arg)
+{
+  struct vdo_work_queue *q = arg;
+
+  current_queue = q;
+  pthread_mutex_lock (&q->lock);
+  for (;;) {
+    struct vdo_completion *list;
+
+    while (q->head == NULL && !q->stopping)
+      pthread_cond_wait (&q->wake, &q->lock);
+    if (q->head == NULL)
+      break;
+    /* Take the whole batch, so producers rarely meet the lock held. */
+    list = dequeue_all (q);
+    pthread_mutex_unlock (&q->lock);
+    while (list != NULL) {
+      struct vdo_completion *c = list;
+
+      list = c->next;
+      c->next = NULL;
+      c->callback (c);
+    }
+    pthread_mutex_lock (&q->lock);
+  }
+  pthread_mutex_unlock (&q->lock);
+  return NULL;
+}
+
+int
+vdo_start_work_queue (struct vdo_work_queue *q)
+{
+  int r = pthread_create (&q->thread, NULL, run_queue, q);
+
+  if (r != 0) {
+    vdo_log_error ("cannot start thread for %s: %s", q->name, strerror (r));
+    return r;
+  }
+  q->started = true;
+  return 0;
+}
+
+void
+vdo_free_work_queue (struct vdo_work_queue *q)
+{
+  if (q == NULL)
+    return;
+  if (q->started) {
+    pthread_mutex_lock (&q->lock);
+    q->stopping = true;
+    pthread_cond_signal (&q->wake);
+    pthread_mutex_unlock (&q->lock);
+    pthread_join (q->thread, NULL);
+  }
+  pthread_cond_destroy (&q->wake);
+  pthread_mutex_destroy (&q->lock);
+  free (q->name);
+  free (q);
+}
+
+const char *
+vdo_work_queue_name (const struct vdo_work_queue *q)
+{
+  return q->name;
+}
+
+bool
+vdo_on_work_queue (const struct vdo_work_queue *q)
+{
+  return current_queue == q;
+}
+
+void
+vdo_prepare_completion (struct vdo_completion *c, vdo_action_fn callback,
+                        struct vdo_work_queue *queue, void *parent)
+{
+  c->callback = callback;
+  c->queue = queue;
+  c->result = VDO_SUCCESS;
+  c->parent = parent;
+  c->next = NULL;
+}
+
+void
+vdo_enqueue_completion (struct vdo_completion *c)
+{
+  struct vdo_work_queue *q = c->queue;
+  bool was_empty;
+
+  c->next = NULL;
+  pthread_mutex_lock (&q->lock);
+  was_empty = q->head == NULL;
+  if (q->tail)
+    q->tail->next = c;
+  else
+    q->head = c;
+  q->tail = c;
+  if (was_empty)
+    pthread_cond_signal (&q->wake);
+  pthread_mutex_unlock (&q->lock);
+}
+
+void
+vdo_launch_completion (struct vdo_completion *c, vdo_action_fn callback,
+                       struct vdo_work_queue *queue)
+{
+  c->callback = callback;
+  c->queue = queue;
+  vdo_enqueue_completion (c);
+}
+
+void
+vdo_set_completion_result (struct vdo_completion *c, int result)
+{
+  if (c->result == VDO_SUCCESS)
+    c->result = result;
+}
+
+void
+vdo_finish_completion (struct vdo_completion *c, int result)
+{
+  vdo_set_completion_result (c, result);
+  vdo_enqueue_completion (c);
+}

@@ -1,0 +1,68 @@
+/* nbdkit-vdo: zone threads and the completions that move between them.
+ *
+ * libvdo stands in for dm-vdo's zone threads with work queues: each queue
+ * is one thread that runs completions in FIFO order.  A zone's state is
+ * touched only by its own thread, so the data path needs no global lock;
+ * a request moves to another zone by enqueueing its completion on that
+ * zone's queue.  Enqueueing is safe from any thread, including I/O
+ * completion threads.
+ */
+#ifndef VDO_WORK_QUEUE_H
+#define VDO_WORK_QUEUE_H
+
+#include <stdbool.h>
+
+struct vdo_work_queue;
+struct vdo_completion;
+
+typedef void (*vdo_action_fn) (struct vdo_completion *completion);
+
+/* A unit of work: a callback to run on a queue.  Embed it in the object
+ * that moves (a request, a metadata write) and recover the container in
+ * the callback with container_of-style arithmetic (vdo_completion_parent
+ * if the parent pointer is used instead). */
+struct vdo_completion {
+  vdo_action_fn callback;
+  struct vdo_work_queue *queue;   /* where callback runs */
+  int result;                     /* VDO_SUCCESS or an error code */
+  void *parent;                   /* the owner's, untouched here */
+  struct vdo_completion *next;    /* queue link, owned by the queue */
+};
+
+/* Create a queue whose thread is started later (the nbdkit plugin must
+ * start threads only after it forks).  Returns 0 or an errno value. */
+int vdo_make_work_queue (const char *name, struct vdo_work_queue **queue);
+
+/* Start the queue's thread.  Returns 0 or an errno value, logged. */
+int vdo_start_work_queue (struct vdo_work_queue *queue);
+
+/* Run everything queued so far and anything it enqueues, then stop and
+ * join the thread; then free the queue.  Must not be called from the
+ * queue's own thread.  Accepts NULL. */
+void vdo_free_work_queue (struct vdo_work_queue *queue);
+
+const char *vdo_work_queue_name (const struct vdo_work_queue *queue);
+
+/* Whether the calling thread is QUEUE's thread, for assertions. */
+bool vdo_on_work_queue (const struct vdo_work_queue *queue);
+
+/* Prepare a completion to run CALLBACK on QUEUE. */
+void vdo_prepare_completion (struct vdo_completion *completion,
+                             vdo_action_fn callback,
+                             struct vdo_work_queue *queue, void *parent);
+
+/* Queue the completion's callback on its queue (any thread). */
+void vdo_enqueue_completion (struct vdo_completion *completion);
+
+/* Set the callback and queue, then enqueue: "continue on that thread". */
+void vdo_launch_completion (struct vdo_completion *completion,
+                            vdo_action_fn callback,
+                            struct vdo_work_queue *queue);
+
+/* Record RESULT (keeping an earlier error) and enqueue the callback. */
+void vdo_finish_completion (struct vdo_completion *completion, int result);
+
+/* Keep the first error: set RESULT unless an error is already recorded. */
+void vdo_set_completion_result (struct vdo_completion *completion, int result);
+
+#endif /* VDO_WORK_QUEUE_H */
