@@ -40,21 +40,17 @@ _Static_assert (VDO_RECOVERY_JOURNAL_1_ENTRIES_IN_LAST_SECTOR == 35,
 _Static_assert (RECOVERY_COUNT_OFFSET + 1 == VDO_RECOVERY_JOURNAL_HEADER_SIZE,
                 "header size");
 
-/* The 5-byte block-map entry.  Kept private here until the block-map
- * module's codec can be shared. */
+/* Mappings in entries use the block-map page encoding. */
 static void
-pack_location (uint8_t *buf, const struct recovery_journal_location *location)
+pack_location (uint8_t *buf, const struct vdo_data_location *location)
 {
-  buf[0] = (((location->pbn >> 32) & 0x0F) << 4) | (location->state & 0x0F);
-  put_le32 (buf + 1, location->pbn & 0xFFFFFFFF);
+  vdo_pack_block_map_entry (buf, location->pbn, location->state);
 }
 
 static void
-unpack_location (const uint8_t *buf, struct recovery_journal_location *location)
+unpack_location (const uint8_t *buf, struct vdo_data_location *location)
 {
-  location->pbn = ((physical_block_number_t) (buf[0] >> 4) << 32)
-                  | get_le32 (buf + 1);
-  location->state = buf[0] & 0x0F;
+  *location = vdo_unpack_block_map_entry (buf);
 }
 
 unsigned int
@@ -279,16 +275,6 @@ vdo_encode_recovery_block (uint8_t block[VDO_BLOCK_SIZE],
          &entries[e]);
   }
   return VDO_SUCCESS;
-}
-
-bool
-vdo_is_valid_recovery_journal_location
-  (const struct recovery_journal_location *location)
-{
-  /* States: 0 unmapped, 1 uncompressed, 2..15 compressed. */
-  if (location->pbn == VDO_ZERO_BLOCK)
-    return location->state <= 1;
-  return location->state != 0;
 }
 
 enum recovery_block_validity

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "block-map-format.h"
 #include "constants.h"
 
 /* Metadata type codes stored in the block header. */
@@ -80,14 +81,6 @@ struct recovery_journal_sector_header {
   uint8_t entry_count;
 };
 
-/* A block-map slot value: a PBN and its 4-bit mapping state (0 unmapped,
- * 1 uncompressed, 2..15 compressed fragment 0..13), packed in 5 bytes the
- * same way as in block-map pages (vdo-format.md 5.4). */
-struct recovery_journal_location {
-  physical_block_number_t pbn;
-  uint8_t state;
-};
-
 /* One decoded entry.  For format 1, operation is an
  * enum vdo_journal_operation_1, the single stored location is in
  * mapping, and unmapping is (0, unmapped). */
@@ -95,8 +88,8 @@ struct recovery_journal_entry {
   uint8_t operation;
   physical_block_number_t slot_pbn;     /* the block-map page */
   uint16_t slot;                        /* the entry within that page */
-  struct recovery_journal_location mapping;
-  struct recovery_journal_location unmapping;
+  struct vdo_data_location mapping;     /* packed as in block-map pages */
+  struct vdo_data_location unmapping;
 };
 
 /* Sequence numbers to blocks (vdo-journals.md 1.2).  journal_size must be
@@ -188,11 +181,6 @@ bool vdo_convert_recovery_journal_entry_1
 int vdo_encode_recovery_block (uint8_t block[VDO_BLOCK_SIZE],
                                const struct recovery_block_header *header,
                                const struct recovery_journal_entry *entries);
-
-/* Whether a location is a possible slot value: PBN 0 may only be
- * unmapped or uncompressed (the zero block); any other PBN must be mapped. */
-bool vdo_is_valid_recovery_journal_location
-  (const struct recovery_journal_location *location);
 
 /* Validity of a block header for the current volume, in the order the
  * reader checks (vdo-journals.md 1.8). */

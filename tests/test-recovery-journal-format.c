@@ -132,8 +132,8 @@ check_entry_vector (const struct entry_vector *v)
   ck_assert_uint_eq (entry.mapping.state, v->mapping_state);
   ck_assert_uint_eq (entry.unmapping.pbn, v->unmapping_pbn);
   ck_assert_uint_eq (entry.unmapping.state, v->unmapping_state);
-  ck_assert (vdo_is_valid_recovery_journal_location (&entry.mapping));
-  ck_assert (vdo_is_valid_recovery_journal_location (&entry.unmapping));
+  ck_assert (vdo_is_valid_location (entry.mapping));
+  ck_assert (vdo_is_valid_location (entry.unmapping));
 
   memset (again, 0xA5, sizeof again);
   vdo_encode_recovery_journal_entry (again, &entry);
@@ -327,8 +327,8 @@ START_TEST (test_fixture_block)
   ck_assert_uint_eq (entries[35].slot, 135);
   ck_assert_uint_eq (entries[35].unmapping.pbn, 679195);
   for (e = 0; e < header.entry_count; e++) {
-    ck_assert (vdo_is_valid_recovery_journal_location (&entries[e].mapping));
-    ck_assert (vdo_is_valid_recovery_journal_location (&entries[e].unmapping));
+    ck_assert (vdo_is_valid_location (entries[e].mapping));
+    ck_assert (vdo_is_valid_location (entries[e].unmapping));
   }
 
   /* The writer's encoding reproduces the kernel's block exactly. */
@@ -679,18 +679,18 @@ END_TEST
 
 START_TEST (test_location_validity)
 {
-  struct recovery_journal_location unmapped = { 0, 0 }, zero = { 0, 1 };
-  struct recovery_journal_location compressed_zero = { 0, 2 };
-  struct recovery_journal_location unmapped_pbn = { 679193, 0 };
-  struct recovery_journal_location mapped = { 679193, 1 };
-  struct recovery_journal_location fragment = { 679456, 15 };
+  struct vdo_data_location unmapped = { 0, 0 }, zero = { 0, 1 };
+  struct vdo_data_location compressed_zero = { 0, 2 };
+  struct vdo_data_location unmapped_pbn = { 679193, 0 };
+  struct vdo_data_location mapped = { 679193, 1 };
+  struct vdo_data_location fragment = { 679456, 15 };
 
-  ck_assert (vdo_is_valid_recovery_journal_location (&unmapped));
-  ck_assert (vdo_is_valid_recovery_journal_location (&zero));
-  ck_assert (!vdo_is_valid_recovery_journal_location (&compressed_zero));
-  ck_assert (!vdo_is_valid_recovery_journal_location (&unmapped_pbn));
-  ck_assert (vdo_is_valid_recovery_journal_location (&mapped));
-  ck_assert (vdo_is_valid_recovery_journal_location (&fragment));
+  ck_assert (vdo_is_valid_location (unmapped));
+  ck_assert (vdo_is_valid_location (zero));
+  ck_assert (!vdo_is_valid_location (compressed_zero));
+  ck_assert (!vdo_is_valid_location (unmapped_pbn));
+  ck_assert (vdo_is_valid_location (mapped));
+  ck_assert (vdo_is_valid_location (fragment));
 }
 END_TEST
 
