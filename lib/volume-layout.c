@@ -249,9 +249,10 @@ vdo_compute_volume_layout (const struct vdo_layout_params *params,
   if (slab_count == 0) {
     block_count_t minimum = root_origin + FIXED_PARTITION_BLOCKS + slab_blocks;
 
-    vdo_log_error ("%" PRIu64 " physical blocks cannot hold one slab: the "
-                   "minimum is %" PRIu64 " blocks (%" PRIu64 " bytes)",
-                   physical, minimum, minimum * VDO_BLOCK_SIZE);
+    /* vdoformat's words, so scripts written for it keep working. */
+    vdo_log_error ("%" PRIu64 " physical blocks cannot hold one slab; "
+                   "Minimum required size for VDO volume: %" PRIu64 " bytes",
+                   physical, minimum * VDO_BLOCK_SIZE);
     return VDO_NO_SPACE;
   }
   if (slab_count > VDO_MAX_SLABS) {

@@ -317,11 +317,10 @@ write_new_volume (struct vdo_io *io, const struct vdo_volume_geometry *g,
 
 int
 vdo_volume_format (const char *path, const struct vdo_format_options *options,
-                   struct vdo_format_result *result, uint64_t *minimum_bytes)
+                   struct vdo_format_result *result)
 {
   struct vdo_layout_params params = { 0 };
   struct vdo_io *io;
-  block_count_t minimum;
   int r;
 
   memset (result, 0, sizeof *result);
@@ -337,14 +336,10 @@ vdo_volume_format (const char *path, const struct vdo_format_options *options,
                                               : VDO_INDEX_MEMORY_DEFAULT;
   params.sparse_index = options->sparse_index;
 
-  r = vdo_compute_volume_layout (&params, &result->geometry, &result->states);
-  if (r == VDO_NO_SPACE && minimum_bytes != NULL
-      && vdo_compute_minimum_physical_blocks (params.index_memory,
-                                             params.sparse_index,
-                                             params.slab_bits, &minimum) == VDO_SUCCESS)
-    *minimum_bytes = minimum * VDO_BLOCK_SIZE;
+  /* Like vdoformat: the signature check comes first. */
+  r = check_existing_volume (io, path, options->force);
   if (r == VDO_SUCCESS)
-    r = check_existing_volume (io, path, options->force);
+    r = vdo_compute_volume_layout (&params, &result->geometry, &result->states);
   if (r != VDO_SUCCESS)
     goto out;
 

@@ -69,12 +69,10 @@ struct vdo_format_result {
  * first write, so a refused format changes nothing.  Then, like vdoformat,
  * it zeroes block 1, the block map roots and the recovery journal, writes
  * the super block, and writes the geometry block last, so a crash leaves
- * no valid volume behind.  VDO_NO_SPACE leaves the minimum size in
- * *minimum_bytes when that is not NULL. */
+ * no valid volume behind. */
 int vdo_volume_format (const char *path,
                        const struct vdo_format_options *options,
-                       struct vdo_format_result *result,
-                       uint64_t *minimum_bytes);
+                       struct vdo_format_result *result);
 
 /* Call FN for each metadata region in block order, as vdolistmetadata
  * prints them: first and last PBN inclusive, and a description. */

@@ -59,7 +59,7 @@ format_image (void)
   ck_assert_int_ge (fd, 0);
   ck_assert_int_eq (ftruncate (fd, IMAGE_BYTES), 0);
   close (fd);
-  ck_assert_int_eq (vdo_volume_format (image, &options, &result, NULL),
+  ck_assert_int_eq (vdo_volume_format (image, &options, &result),
                     VDO_SUCCESS);
   super_block_offset = vdo_geometry_data_region_start (&result.geometry)
                        * (uint64_t) VDO_BLOCK_SIZE;

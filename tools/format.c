@@ -89,7 +89,6 @@ vdoadm_format (int argc, char **argv)
 {
   struct vdo_format_options options = { 0 };
   struct vdo_format_result result;
-  uint64_t minimum_bytes = 0;
   char *end;
   int c, r;
 
@@ -162,11 +161,8 @@ vdoadm_format (int argc, char **argv)
     return EXIT_FAILURE;
   }
 
-  r = vdo_volume_format (argv[optind], &options, &result, &minimum_bytes);
+  r = vdo_volume_format (argv[optind], &options, &result);
   if (r != VDO_SUCCESS) {
-    if (r == VDO_NO_SPACE && minimum_bytes > 0)
-      fprintf (stderr, "%s: Minimum required size for VDO volume: %" PRIu64
-               " bytes\n", vdoadm_program, minimum_bytes);
     fprintf (stderr, "%s: formatting %s failed: %s\n", vdoadm_program,
              argv[optind], vdo_status_to_string (r));
     return vdoadm_exit_status (r);
