@@ -2,6 +2,7 @@
 """Compare two (sparse) disk images byte for byte, fast.
 
 Usage: compare-images.py A B [START-END ...]
+       compare-images.py --extents A   (print A's data extents, one per line)
 
 Only the data extents of either file are read (SEEK_DATA/SEEK_HOLE):
 a hole in both files is zeros in both.  Byte ranges START-END
@@ -35,6 +36,11 @@ def merged(extents):
 
 
 def main():
+    if sys.argv[1] == "--extents":
+        fd = os.open(sys.argv[2], os.O_RDONLY)
+        for start, end in data_extents(fd, os.fstat(fd).st_size):
+            print(start, end)
+        return 0
     a, b = sys.argv[1], sys.argv[2]
     masks = [tuple(int(x) for x in m.split("-")) for m in sys.argv[3:]]
     fa, fb = os.open(a, os.O_RDONLY), os.open(b, os.O_RDONLY)

@@ -31,18 +31,7 @@ for name in $(fresh_fixtures); do
   # The same blocks written as vdoformat wrote (its zeros included).
   sed -n '/^extents vdoformat[/a-z]* actually wrote/,/^[^ ]/p' "$fixtures/$name.meta.txt" \
     | sed -n 's/^  \([0-9]* [0-9]*\)$/\1/p' > "$tmpdir/expected-extents"
-  /usr/bin/python3 - "$img" > "$tmpdir/extents" <<'PY'
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-end, pos = os.fstat(fd).st_size, 0
-while pos < end:
-    try:
-        start = os.lseek(fd, pos, os.SEEK_DATA)
-    except OSError:
-        break
-    pos = os.lseek(fd, start, os.SEEK_HOLE)
-    print(start, pos)
-PY
+  "$srcdir/compare-images.py" --extents "$img" > "$tmpdir/extents"
   diff -u "$tmpdir/expected-extents" "$tmpdir/extents"
   echo "ok: $name: writes exactly the blocks vdoformat writes"
 
