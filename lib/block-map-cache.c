@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include <glib.h>
 
@@ -117,9 +118,17 @@ vdo_make_page_cache (const struct vdo_page_cache_config *config,
   c->fresh_pbns = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
                                          NULL);
   c->pages = calloc (c->page_count, sizeof *c->pages);
-  c->buffers = vdo_io_alloc_buffer (c->page_count * VDO_BLOCK_SIZE);
-  if (c->pages == NULL || c->buffers == NULL)
+  if (c->pages == NULL)
     goto no_memory;
+  /* Anonymous memory is aligned for direct I/O and only takes RAM once a
+   * page is used, so a large cache= costs nothing until it fills. */
+  c->buffers = mmap (NULL, c->page_count * VDO_BLOCK_SIZE,
+                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                     0);
+  if (c->buffers == MAP_FAILED) {
+    c->buffers = NULL;
+    goto no_memory;
+  }
   for (i = 0; i < c->page_count; i++) {
     struct vdo_cache_page *cp = &c->pages[i];
 
@@ -158,7 +167,8 @@ vdo_free_page_cache (struct vdo_page_cache *c)
     g_hash_table_destroy (c->page_map);
   if (c->fresh_pbns != NULL)
     g_hash_table_destroy (c->fresh_pbns);
-  vdo_io_free_buffer (c->buffers);
+  if (c->buffers != NULL)
+    munmap (c->buffers, c->page_count * VDO_BLOCK_SIZE);
   free (c->pages);
   free (c);
 }

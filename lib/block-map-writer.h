@@ -132,8 +132,9 @@ struct vdo_block_map_writer_stats {
   uint64_t flushes;
 };
 
-int vdo_make_block_map_writer (const struct vdo_block_map_writer_config *config,
-                               struct vdo_block_map_writer **writer);
+int vdo_make_block_map_writer
+  (const struct vdo_block_map_writer_config *config,
+   struct vdo_block_map_writer **writer);
 /* The zone must be idle: no write or flush in flight. */
 void vdo_free_block_map_writer (struct vdo_block_map_writer *writer);
 

@@ -618,7 +618,7 @@ assign_entry (struct recovery_journal *journal, struct journal_block *block,
 static void
 assign_entries (struct recovery_journal *journal)
 {
-  while (!queue_is_empty (&journal->waiting)) {
+  while (!queue_is_empty (&journal->waiting) && !is_read_only (journal)) {
     struct journal_block *block = journal->active_block;
 
     if (block == NULL || is_block_full (block)) {

@@ -49,6 +49,7 @@ struct vdo_reference_update {
   struct journal_point recovery_point;
 
   /* Private. */
+  struct vdo_slab *slab;
   vdo_action_fn caller_callback;
   struct vdo_work_queue *caller_queue;
   struct vdo_reference_update *next;
@@ -144,11 +145,21 @@ void vdo_slab_journal_add_entries (struct vdo_slab *slab);
 /* Write the tail block if it has entries. */
 void vdo_commit_slab_journal_tail (struct vdo_slab *slab);
 
-/* Drop COUNT references on journal block SEQUENCE (0: none), reaping
- * when the head's reaches zero. */
+/* Take COUNT references on journal block SEQUENCE (while locks are
+ * used). */
+void vdo_acquire_slab_journal_lock (struct vdo_slab *slab,
+                                    sequence_number_t sequence,
+                                    uint32_t count);
+
+/* Drop COUNT references on journal block SEQUENCE (0: none); a count
+ * reaching zero may let the head advance. */
 void vdo_release_slab_journal_lock (struct vdo_slab *slab,
                                     sequence_number_t sequence,
                                     uint32_t count);
+
+/* Hand an update back to its caller with RESULT. */
+void vdo_finish_reference_update (struct vdo_reference_update *update,
+                                  int result);
 
 /* Fail every waiting update with RESULT (read-only mode). */
 void vdo_fail_slab_journal_waiters (struct vdo_slab *slab, int result);

@@ -176,7 +176,8 @@ summary_read (struct vdo_completion *completion)
     return;
   }
   for (slab = 0; slab < ENTRIES_PER_ZONE; slab++) {
-    unsigned int zone = vdo_slab_summary_zone_for_slab (slab, s->old_zone_count);
+    unsigned int zone =
+      vdo_slab_summary_zone_for_slab (slab, s->old_zone_count);
     const uint8_t *block =
       s->load_buffer
       + vdo_slab_summary_block_for_slab (zone, slab) * VDO_BLOCK_SIZE;

@@ -37,6 +37,9 @@ enum vdo_slab_drain_mode {
   VDO_SLAB_DRAIN_SCRUBBED,
   /* After recovery replay (7.3 R9): commit the tail only. */
   VDO_SLAB_DRAIN_RECOVERY,
+  /* After a read-only rebuild (7.4 B9): write every reference block of a
+   * slab with any reference and leave the summary entry clean. */
+  VDO_SLAB_DRAIN_REBUILD,
 };
 
 struct vdo_slab {

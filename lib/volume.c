@@ -166,6 +166,12 @@ vdo_volume_super_block_pbn (const struct vdo_volume *v)
   return vdo_geometry_data_region_start (&v->geometry);
 }
 
+struct vdo_io *
+vdo_volume_get_io (struct vdo_volume *v)
+{
+  return v->io;
+}
+
 block_count_t
 vdo_volume_slab_count (const struct vdo_volume *v)
 {

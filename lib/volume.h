@@ -34,6 +34,8 @@ block_count_t vdo_volume_device_blocks (const struct vdo_volume *volume);
 /* PBN of the super block. */
 physical_block_number_t
 vdo_volume_super_block_pbn (const struct vdo_volume *volume);
+/* The open device, for libvdo's runtime (not for tools). */
+struct vdo_io *vdo_volume_get_io (struct vdo_volume *volume);
 /* Number of slabs in the depot. */
 block_count_t vdo_volume_slab_count (const struct vdo_volume *volume);
 

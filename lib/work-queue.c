@@ -174,3 +174,39 @@ vdo_finish_completion (struct vdo_completion *c, int result)
   vdo_set_completion_result (c, result);
   vdo_enqueue_completion (c);
 }
+
+void
+vdo_init_sync_completion (struct vdo_sync_completion *sync,
+                          struct vdo_work_queue *queue, void *parent)
+{
+  vdo_prepare_completion (&sync->completion, vdo_signal_sync_completion,
+                          queue, parent);
+  pthread_mutex_init (&sync->lock, NULL);
+  pthread_cond_init (&sync->cond, NULL);
+  sync->done = false;
+}
+
+void
+vdo_signal_sync_completion (struct vdo_completion *completion)
+{
+  struct vdo_sync_completion *sync = (struct vdo_sync_completion *)
+    ((char *) completion - __builtin_offsetof (struct vdo_sync_completion,
+                                               completion));
+
+  pthread_mutex_lock (&sync->lock);
+  sync->done = true;
+  pthread_cond_signal (&sync->cond);
+  pthread_mutex_unlock (&sync->lock);
+}
+
+int
+vdo_wait_sync_completion (struct vdo_sync_completion *sync)
+{
+  pthread_mutex_lock (&sync->lock);
+  while (!sync->done)
+    pthread_cond_wait (&sync->cond, &sync->lock);
+  pthread_mutex_unlock (&sync->lock);
+  pthread_cond_destroy (&sync->cond);
+  pthread_mutex_destroy (&sync->lock);
+  return sync->completion.result;
+}

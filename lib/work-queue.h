@@ -10,6 +10,7 @@
 #ifndef VDO_WORK_QUEUE_H
 #define VDO_WORK_QUEUE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 struct vdo_work_queue;
@@ -64,5 +65,24 @@ void vdo_finish_completion (struct vdo_completion *completion, int result);
 
 /* Keep the first error: set RESULT unless an error is already recorded. */
 void vdo_set_completion_result (struct vdo_completion *completion, int result);
+
+/* A completion a non-queue thread (an nbdkit worker, the admin path)
+ * waits on: prepare it, hand it to an asynchronous operation, wait. */
+struct vdo_sync_completion {
+  struct vdo_completion completion;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  bool done;
+};
+
+/* Prepare SYNC so that finishing it (on QUEUE) wakes the waiter. */
+void vdo_init_sync_completion (struct vdo_sync_completion *sync,
+                               struct vdo_work_queue *queue, void *parent);
+/* The callback that wakes the waiter, for operations that first run a
+ * step of their own on the completion. */
+void vdo_signal_sync_completion (struct vdo_completion *completion);
+/* Wait until finished; return its result.  SYNC may be reused after
+ * another vdo_init_sync_completion. */
+int vdo_wait_sync_completion (struct vdo_sync_completion *sync);
 
 #endif /* VDO_WORK_QUEUE_H */

@@ -84,3 +84,38 @@ all_fixtures () {
 fresh_fixtures () {
   all_fixtures | grep '^fresh-'
 }
+
+# Running the plugin.  A sanitizer build of the plugin needs the ASan
+# runtime preloaded into nbdkit, which is not built with it.
+: "${PLUGIN:=}"
+nbdkit_vdo () {
+  local preload=
+  if [ -n "$PLUGIN" ] && ldd "$PLUGIN" 2>/dev/null | grep -q libasan; then
+    preload=$(gcc -print-file-name=libasan.so)
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} LD_PRELOAD=$preload \
+      nbdkit "$PLUGIN" "$@"
+  else
+    nbdkit "$PLUGIN" "$@"
+  fi
+}
+
+require_plugin () {
+  if [ ! -r "$PLUGIN" ]; then
+    echo "$0: plugin not built at '$PLUGIN'" >&2
+    exit 1
+  fi
+}
+
+# A fresh sparse volume of SIZE (default 8G) formatted with ARGS (after
+# defaults of a 20G logical size and 128 MiB slabs).
+make_volume () {
+  local img=$1 size=${2:-8G}
+  shift 2 || shift $#
+  truncate -s "$size" "$img"
+  "$VDOADM" format --logical-size=20G --slab-bits=15 "$@" "$img" > /dev/null
+}
+
+volume_state () {
+  "$VDOADM" dump --json "$1" | /usr/bin/python3 -c \
+    'import json,sys; print(json.load(sys.stdin)["super_block"]["state"])'
+}

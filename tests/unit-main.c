@@ -20,6 +20,12 @@ static Suite *(*const suites[]) (void) = {
   slab_summary_format_suite,
   io_suite,
   volume_validation_suite,
+  audit_suite,
+  recovery_journal_suite,
+  block_map_suite,
+  block_map_writeback_suite,
+  slab_depot_suite,
+  slab_depot_load_suite,
 };
 
 static void

@@ -55,3 +55,18 @@ vdoadm_open_volume (const char *disk, bool writable, struct vdo_volume **volume)
              vdo_status_to_string (r));
   return r;
 }
+
+void
+vdoadm_print_json_string (const char *s)
+{
+  putchar ('"');
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\')
+      printf ("\\%c", *s);
+    else if ((unsigned char) *s < 0x20)
+      printf ("\\u%04x", (unsigned char) *s);
+    else
+      putchar (*s);
+  }
+  putchar ('"');
+}

@@ -15,21 +15,6 @@
 #include "volume.h"
 
 static void
-json_string (const char *s)
-{
-  putchar ('"');
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      printf ("\\%c", *s);
-    else if ((unsigned char) *s < 0x20)
-      printf ("\\u%04x", (unsigned char) *s);
-    else
-      putchar (*s);
-  }
-  putchar ('"');
-}
-
-static void
 print_json (const struct vdo_volume *volume)
 {
   const struct vdo_volume_geometry *g = vdo_volume_get_geometry (volume);
@@ -41,7 +26,7 @@ print_json (const struct vdo_volume *volume)
   uuid_unparse_lower (g->uuid, uuid);
   vdo_format_index_memory (g->index_config.mem, memory);
   printf ("{\n  \"disk\": ");
-  json_string (vdo_volume_path (volume));
+  vdoadm_print_json_string (vdo_volume_path (volume));
   printf (",\n  \"device_blocks\": %" PRIu64 ",\n",
           vdo_volume_device_blocks (volume));
   printf ("  \"geometry\": {\n"

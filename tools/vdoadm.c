@@ -25,6 +25,9 @@ static const struct subcommand subcommands[] = {
   { "read-only", vdoadm_read_only, "put a volume into read-only mode" },
   { "force-rebuild", vdoadm_force_rebuild,
     "make a read-only volume rebuild its metadata at the next start" },
+  { "audit", vdoadm_audit,
+    "check the block map against the reference counts, as vdoaudit" },
+  { "stats", vdoadm_stats, "print vdostats' space figures, computed offline" },
 };
 
 static void

@@ -11,6 +11,8 @@ int vdoadm_dump (int argc, char **argv);
 int vdoadm_list (int argc, char **argv);
 int vdoadm_read_only (int argc, char **argv);
 int vdoadm_force_rebuild (int argc, char **argv);
+int vdoadm_audit (int argc, char **argv);
+int vdoadm_stats (int argc, char **argv);
 
 /* The exit status for a libvdo status code: like the real tools, the
  * code modulo 256, but never 0 for a failure. */
@@ -27,6 +29,9 @@ void vdoadm_print_readable_size (uint64_t bytes);
  * to continue, or the exit status to return. */
 int vdoadm_parse_disk_args (int argc, char **argv, const char *command,
                             bool allow_json, bool *json, const char **disk);
+
+/* Print S as a quoted JSON string. */
+void vdoadm_print_json_string (const char *s);
 
 struct vdo_volume;
 /* Open a volume, printing why it cannot be used. */

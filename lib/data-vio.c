@@ -1,0 +1,606 @@
+/* nbdkit-vdo: the data_vio pipeline (vdo-journals.md 8.1, 8.2). */
+#include <config.h>
+
+#include <errno.h>
+#include <string.h>
+
+
+#include "compressed-block-format.h"
+#include "data-vio.h"
+#include "io.h"
+#include "logger.h"
+#include "status.h"
+#include "vdo-internal.h"
+
+static struct data_vio *
+as_data_vio (struct vdo_completion *completion)
+{
+  return completion->parent;
+}
+
+static struct logical_zone *
+logical_zone_of (struct data_vio *dv)
+{
+  return &dv->vdo->logical_zones[dv->logical_zone];
+}
+
+static struct vdo_work_queue *
+logical_queue (struct data_vio *dv)
+{
+  return logical_zone_of (dv)->queue;
+}
+
+static struct vdo_work_queue *
+physical_queue_of (struct data_vio *dv, physical_block_number_t pbn)
+{
+  return dv->vdo->physical_queues[vdo_physical_zone_of_pbn (dv->vdo->depot,
+                                                            pbn)];
+}
+
+/* Continue on QUEUE with CALLBACK. */
+static void
+hop (struct data_vio *dv, vdo_action_fn callback, struct vdo_work_queue *queue)
+{
+  vdo_launch_completion (&dv->completion, callback, queue);
+}
+
+static bool
+is_all_zero (const uint8_t *block)
+{
+  static const uint8_t zeros[VDO_BLOCK_SIZE];
+
+  return memcmp (block, zeros, VDO_BLOCK_SIZE) == 0;
+}
+
+static bool
+same_location (struct vdo_data_location a, struct vdo_data_location b)
+{
+  return a.pbn == b.pbn && a.state == b.state;
+}
+
+int
+vdo_init_data_vio (struct data_vio *dv, struct vdo *vdo)
+{
+  memset (dv, 0, sizeof *dv);
+  dv->vdo = vdo;
+  dv->block = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
+  dv->scratch = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
+  if (dv->block == NULL || dv->scratch == NULL) {
+    vdo_uninit_data_vio (dv);
+    return ENOMEM;
+  }
+  return 0;
+}
+
+void
+vdo_uninit_data_vio (struct data_vio *dv)
+{
+  vdo_io_free_buffer (dv->block);
+  vdo_io_free_buffer (dv->scratch);
+  dv->block = dv->scratch = NULL;
+}
+
+/* --- Finishing ---------------------------------------------------------- */
+
+static void release_tree_allocation (struct data_vio *dv);
+static void start_allocation (struct data_vio *dv);
+
+static void
+release_lbn_and_finish (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+  int result = completion->result;
+
+  /* A failed tree page allocation lets its waiters try for themselves. */
+  if (dv->allocating_tree_page)
+    release_tree_allocation (dv);
+  vdo_release_lbn_lock (logical_zone_of (dv)->lbn_locks, &dv->lbn_waiter);
+  vdo_data_vio_done (dv, result);
+}
+
+/* Finish on the logical zone, which owns the LBN lock. */
+static void
+finish_data_vio (struct data_vio *dv, int result)
+{
+  dv->completion.result = result;
+  hop (dv, release_lbn_and_finish, logical_queue (dv));
+}
+
+/* Errors after the journal entry was assigned must drop its lock. */
+static void
+release_journal_entry_lock (struct data_vio *dv)
+{
+  struct journal_point *point = &dv->journal_request.recovery_point;
+
+  if (point->sequence_number == 0)
+    return;
+  vdo_release_journal_lock (vdo_recovery_journal_lock_counter (dv->vdo->journal),
+                            point->sequence_number, VDO_ZONE_TYPE_JOURNAL, 1);
+  point->sequence_number = 0;
+}
+
+static void
+fail_after_allocation (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+  int result = completion->result;
+
+  /* On the allocation's physical zone: give the block back. */
+  vdo_release_provisional_block (dv->vdo->depot, dv->allocation);
+  dv->allocation = 0;
+  finish_data_vio (dv, result);
+}
+
+static void
+fail_data_vio (struct data_vio *dv, int result)
+{
+  release_journal_entry_lock (dv);
+  if (dv->allocation != 0) {
+    dv->completion.result = result;
+    hop (dv, fail_after_allocation, physical_queue_of (dv, dv->allocation));
+    return;
+  }
+  finish_data_vio (dv, result);
+}
+
+/* --- Block map update: the last step of a change ------------------------- */
+
+static void tree_page_done (struct data_vio *dv);
+
+static void
+mapping_updated (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+  int result = completion->result;
+
+  /* The page now holds its own journal lock: ours can go. */
+  release_journal_entry_lock (dv);
+  if (result != VDO_SUCCESS) {
+    finish_data_vio (dv, result);
+    return;
+  }
+  if (dv->allocating_tree_page) {
+    tree_page_done (dv);
+    return;
+  }
+  finish_data_vio (dv, VDO_SUCCESS);
+}
+
+static void
+update_block_map (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+
+  vdo_prepare_completion (&dv->completion, mapping_updated, logical_queue (dv),
+                          dv);
+  if (dv->allocating_tree_page)
+    vdo_block_map_install_tree_page (dv->vdo->block_map, dv->lbn,
+                                     dv->map_request.missing_height,
+                                     dv->journal_request.entry.mapping.pbn,
+                                     dv->journal_request.recovery_point,
+                                     &dv->completion);
+  else
+    vdo_block_map_put_mapping (dv->vdo->block_map, dv->lbn, dv->new_mapping,
+                               dv->journal_request.recovery_point,
+                               &dv->completion);
+}
+
+/* --- Reference counts ---------------------------------------------------- */
+
+/* On whichever physical zone finished last: all updates are done. */
+static void
+reference_update_finished (struct vdo_completion *completion)
+{
+  struct data_vio *dv = completion->parent;
+  int expected = VDO_SUCCESS;
+
+  if (completion->result != VDO_SUCCESS)
+    atomic_compare_exchange_strong (&dv->update_result, &expected,
+                                    completion->result);
+  if (atomic_fetch_sub (&dv->pending_updates, 1) != 1)
+    return;
+  if (atomic_load (&dv->update_result) != VDO_SUCCESS) {
+    /* The depot has entered read-only mode. */
+    fail_data_vio (dv, atomic_load (&dv->update_result));
+    return;
+  }
+  hop (dv, update_block_map, logical_queue (dv));
+}
+
+static void
+launch_reference_update (struct data_vio *dv, struct vdo_reference_update *update,
+                         physical_block_number_t pbn,
+                         enum vdo_reference_operation operation)
+{
+  vdo_prepare_completion (&update->completion, reference_update_finished,
+                          physical_queue_of (dv, pbn), dv);
+  update->pbn = pbn;
+  update->operation = operation;
+  update->recovery_point = dv->journal_request.recovery_point;
+  vdo_update_reference_count (dv->vdo->depot, update);
+}
+
+/* --- Journal ------------------------------------------------------------- */
+
+/* On the journal thread, in commit order: the entry is durable.  Launch
+ * its reference changes from here, increment first, so each slab sees
+ * them in journal order. */
+static void
+journal_committed (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+  struct vdo_data_location old = dv->old_mapping;
+  physical_block_number_t increment = 0;
+  enum vdo_reference_operation increment_op = VDO_DATA_INCREMENT;
+  bool decrement;
+
+  if (completion->result != VDO_SUCCESS) {
+    fail_data_vio (dv, completion->result);
+    return;
+  }
+  if (dv->allocating_tree_page) {
+    increment = dv->allocation;
+    increment_op = VDO_BLOCK_MAP_INCREMENT;
+  }
+  else if (dv->new_mapping.pbn != VDO_ZERO_BLOCK)
+    increment = dv->new_mapping.pbn;
+  decrement = !dv->allocating_tree_page && old.pbn != VDO_ZERO_BLOCK
+              && vdo_is_mapped_location (old);
+
+  /* The increment turns the provisional reference into a real one. */
+  dv->allocation = 0;
+  atomic_store (&dv->update_result, VDO_SUCCESS);
+  atomic_store (&dv->pending_updates, (increment != 0) + decrement);
+  if (increment == 0 && !decrement) {
+    hop (dv, update_block_map, logical_queue (dv));
+    return;
+  }
+  if (increment != 0)
+    launch_reference_update (dv, &dv->reference_updates[0], increment,
+                             increment_op);
+  if (decrement)
+    launch_reference_update (dv, &dv->reference_updates[1], old.pbn,
+                             VDO_DATA_DECREMENT);
+}
+
+static void
+add_journal_entry (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+  struct vdo_journal_entry_request *request = &dv->journal_request;
+  struct recovery_journal_entry *entry = &request->entry;
+
+  if (dv->allocating_tree_page) {
+    entry->operation = VDO_JOURNAL_BLOCK_MAP_REMAPPING;
+    entry->slot_pbn = dv->map_request.page_pbn;
+    entry->slot = dv->map_request.slot;
+    entry->mapping.pbn = dv->allocation;
+    entry->mapping.state = VDO_MAPPING_STATE_UNCOMPRESSED;
+    entry->unmapping.pbn = VDO_ZERO_BLOCK;
+    entry->unmapping.state = VDO_MAPPING_STATE_UNMAPPED;
+  }
+  else {
+    entry->operation = VDO_JOURNAL_DATA_REMAPPING;
+    entry->slot_pbn = dv->map_request.page_pbn;
+    entry->slot = dv->map_request.slot;
+    entry->mapping = dv->new_mapping;
+    entry->unmapping = dv->old_mapping;
+  }
+  request->recovery_point.sequence_number = 0;
+  request->recovery_point.entry_count = 0;
+  /* Committed entries come back on the journal thread, in order. */
+  vdo_prepare_completion (&request->completion, journal_committed,
+                          dv->vdo->journal_queue, dv);
+  vdo_recovery_journal_add_entry (dv->vdo->journal, request);
+}
+
+/* --- Allocation and the data write -------------------------------------- */
+
+static void data_written (struct vdo_completion *completion);
+static void allocate_block (struct vdo_completion *completion);
+
+static void
+write_data (struct data_vio *dv)
+{
+  vdo_submit_vio (&dv->vio, &dv->vdo->device, VDO_IO_WRITE, dv->allocation, 1,
+                  dv->block, false, false, data_written,
+                  dv->vdo->journal_queue, dv);
+}
+
+static void
+data_written (struct vdo_completion *completion)
+{
+  struct data_vio *dv = completion->parent;
+
+  /* vio completions carry the vio's result; move it to ours. */
+  if (completion->result != 0) {
+    vdo_enter_read_only_mode (dv->vdo->read_only, completion->result);
+    fail_data_vio (dv, completion->result);
+    return;
+  }
+  dv->new_mapping.pbn = dv->allocation;
+  dv->new_mapping.state = VDO_MAPPING_STATE_UNCOMPRESSED;
+  add_journal_entry (&dv->completion);
+}
+
+static void
+allocate_block (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+  struct vdo *vdo = dv->vdo;
+  int r;
+
+  if (vdo_is_read_only (vdo->read_only)) {
+    fail_data_vio (dv, VDO_READ_ONLY);
+    return;
+  }
+  r = vdo_allocate_block (vdo->depot, dv->allocation_zone, &dv->allocation);
+  if (r == VDO_NO_SPACE && ++dv->zones_tried < vdo->physical_zone_count) {
+    /* This zone is full; try the next one. */
+    dv->allocation_zone = (dv->allocation_zone + 1) % vdo->physical_zone_count;
+    hop (dv, allocate_block, vdo->physical_queues[dv->allocation_zone]);
+    return;
+  }
+  if (r != VDO_SUCCESS) {
+    dv->allocation = 0;
+    fail_data_vio (dv, r);
+    return;
+  }
+  if (dv->allocating_tree_page) {
+    /* A tree page is formatted in memory; nothing to write yet. */
+    hop (dv, add_journal_entry, vdo->journal_queue);
+    return;
+  }
+  write_data (dv);
+}
+
+static void
+start_allocation (struct data_vio *dv)
+{
+  struct vdo *vdo = dv->vdo;
+
+  dv->zones_tried = 0;
+  dv->allocation_zone = atomic_fetch_add (&vdo->next_allocation_zone, 1)
+                        % vdo->physical_zone_count;
+  hop (dv, allocate_block, vdo->physical_queues[dv->allocation_zone]);
+}
+
+/* --- Tree pages (vdo-journals.md 8.2) ------------------------------------ */
+
+static void find_mapping (struct vdo_completion *completion);
+
+/* The lookup claimed the missing page for us (other writers needing it
+ * wait in the block map): allocate it like a data block. */
+static void
+allocate_tree_page (struct data_vio *dv)
+{
+  dv->allocating_tree_page = true;
+  start_allocation (dv);
+}
+
+/* On the logical zone: give up the claim, so waiting lookups retry. */
+static void
+release_tree_allocation (struct data_vio *dv)
+{
+  vdo_block_map_abandon_tree_page (dv->vdo->block_map, &dv->map_request);
+  dv->allocating_tree_page = false;
+}
+
+/* The tree grew (the install released the claim): look the LBN up
+ * again, on the same thread. */
+static void
+tree_page_done (struct data_vio *dv)
+{
+  dv->allocating_tree_page = false;
+  dv->allocation = 0;
+  find_mapping (&dv->completion);
+}
+
+/* --- Writes, trims and zeroes -------------------------------------------- */
+
+static void
+prepare_change (struct data_vio *dv)
+{
+  if (dv->operation == DATA_VIO_WRITE && !dv->is_zero) {
+    start_allocation (dv);
+    return;
+  }
+  if (same_location (dv->new_mapping, dv->old_mapping)) {
+    finish_data_vio (dv, VDO_SUCCESS);
+    return;
+  }
+  hop (dv, add_journal_entry, dv->vdo->journal_queue);
+}
+
+static void
+merge_partial_write (struct data_vio *dv)
+{
+  memcpy (dv->block + dv->offset, dv->user_data, dv->length);
+  dv->is_zero = is_all_zero (dv->block);
+  if (dv->is_zero)
+    dv->new_mapping = (struct vdo_data_location) {
+      VDO_ZERO_BLOCK, VDO_MAPPING_STATE_UNCOMPRESSED
+    };
+  prepare_change (dv);
+}
+
+/* --- Reads --------------------------------------------------------------- */
+
+static void
+copy_to_user (struct data_vio *dv)
+{
+  memcpy (dv->user_data, dv->block + dv->offset, dv->length);
+}
+
+static void
+block_read (struct vdo_completion *completion)
+{
+  struct data_vio *dv = completion->parent;
+  int result = completion->result;
+
+  if (result != 0) {
+    finish_data_vio (dv, result);
+    return;
+  }
+  if (vdo_is_state_compressed (dv->old_mapping.state)) {
+    /* The block read is the compressed block; extract our fragment. */
+    unsigned slot = vdo_get_slot_from_state (dv->old_mapping.state);
+
+    result = vdo_read_compressed_fragment (dv->scratch, slot, dv->block);
+    if (result != VDO_SUCCESS) {
+      vdo_log_error ("LBN %llu: compressed fragment at PBN %llu is invalid",
+                     (unsigned long long) dv->lbn,
+                     (unsigned long long) dv->old_mapping.pbn);
+      finish_data_vio (dv, result);
+      return;
+    }
+  }
+  if (dv->operation == DATA_VIO_READ) {
+    copy_to_user (dv);
+    finish_data_vio (dv, VDO_SUCCESS);
+    return;
+  }
+  merge_partial_write (dv);
+}
+
+/* Read the block the LBN maps to (decompressing a fragment) into
+ * dv->block; the zero block and unmapped LBNs read as zeros. */
+static void
+read_mapped_block (struct data_vio *dv)
+{
+  struct vdo_data_location m = dv->old_mapping;
+
+  if (!vdo_is_mapped_location (m) || m.pbn == VDO_ZERO_BLOCK) {
+    memset (dv->block, 0, VDO_BLOCK_SIZE);
+    if (dv->operation == DATA_VIO_READ) {
+      copy_to_user (dv);
+      finish_data_vio (dv, VDO_SUCCESS);
+    }
+    else
+      merge_partial_write (dv);
+    return;
+  }
+  vdo_submit_vio (&dv->vio, &dv->vdo->device, VDO_IO_READ, m.pbn, 1,
+                  vdo_is_state_compressed (m.state) ? dv->scratch : dv->block,
+                  false, false, block_read, logical_queue (dv), dv);
+}
+
+/* --- Lookup -------------------------------------------------------------- */
+
+static void
+mapping_found (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+  struct vdo_block_map_request *map = &dv->map_request;
+
+  if (completion->result == VDO_BAD_MAPPING && map->path_complete
+      && dv->operation != DATA_VIO_READ) {
+    /* An invalid leaf entry is replaced, its old value treated as
+     * unmapped (vdo-format.md 8.5). */
+    vdo_log_warning ("LBN %llu: replacing an invalid block map entry",
+                     (unsigned long long) dv->lbn);
+    completion->result = VDO_SUCCESS;
+  }
+  if (completion->result != VDO_SUCCESS) {
+    finish_data_vio (dv, completion->result);
+    return;
+  }
+  dv->old_mapping = map->mapping;
+
+  switch (dv->operation) {
+  case DATA_VIO_READ:
+    read_mapped_block (dv);
+    return;
+
+  case DATA_VIO_TRIM:
+  case DATA_VIO_ZERO:
+    /* An LBN whose tree path is missing is unmapped already. */
+    if (!map->path_complete) {
+      finish_data_vio (dv, VDO_SUCCESS);
+      return;
+    }
+    if (dv->operation == DATA_VIO_TRIM)
+      dv->new_mapping = (struct vdo_data_location) {
+        VDO_ZERO_BLOCK, VDO_MAPPING_STATE_UNMAPPED
+      };
+    else if (vdo_is_mapped_location (dv->old_mapping))
+      dv->new_mapping = (struct vdo_data_location) {
+        VDO_ZERO_BLOCK, VDO_MAPPING_STATE_UNCOMPRESSED
+      };
+    else
+      dv->new_mapping = dv->old_mapping;
+    prepare_change (dv);
+    return;
+
+  case DATA_VIO_WRITE:
+    if (vdo_is_read_only (dv->vdo->read_only)) {
+      /* Give up a claim on a missing tree page, or its waiters hang. */
+      if (!map->path_complete)
+        vdo_block_map_abandon_tree_page (dv->vdo->block_map, map);
+      finish_data_vio (dv, VDO_READ_ONLY);
+      return;
+    }
+    if (!map->path_complete) {
+      allocate_tree_page (dv);
+      return;
+    }
+    if (dv->length < VDO_BLOCK_SIZE) {
+      read_mapped_block (dv);
+      return;
+    }
+    if (dv->is_zero)
+      dv->new_mapping = (struct vdo_data_location) {
+        VDO_ZERO_BLOCK, VDO_MAPPING_STATE_UNCOMPRESSED
+      };
+    prepare_change (dv);
+    return;
+  }
+}
+
+static void
+find_mapping (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+  struct vdo_block_map_request *map = &dv->map_request;
+
+  vdo_prepare_completion (&map->completion, mapping_found, logical_queue (dv),
+                          dv);
+  map->lbn = dv->lbn;
+  /* Writes claim a missing tree page so they can allocate it. */
+  map->allocate = dv->operation == DATA_VIO_WRITE;
+  vdo_block_map_find_slot (dv->vdo->block_map, map);
+}
+
+static void
+lock_lbn (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+
+  dv->lbn_waiter.lbn = dv->lbn;
+  dv->lbn_waiter.completion = &dv->completion;
+  /* When the lock is handed over later, the completion runs
+   * find_mapping on this zone. */
+  dv->completion.callback = find_mapping;
+  if (vdo_acquire_lbn_lock (logical_zone_of (dv)->lbn_locks, &dv->lbn_waiter))
+    find_mapping (completion);
+}
+
+void
+vdo_launch_data_vio (struct data_vio *dv)
+{
+  struct vdo *vdo = dv->vdo;
+
+  dv->logical_zone = vdo_logical_zone_of_lbn (vdo->block_map, dv->lbn);
+  dv->allocating_tree_page = false;
+  dv->allocation = 0;
+  dv->journal_request.recovery_point.sequence_number = 0;
+  dv->old_mapping = dv->new_mapping = (struct vdo_data_location) {
+    VDO_ZERO_BLOCK, VDO_MAPPING_STATE_UNMAPPED
+  };
+  if (dv->operation == DATA_VIO_WRITE && dv->length == VDO_BLOCK_SIZE) {
+    memcpy (dv->block, dv->user_data, VDO_BLOCK_SIZE);
+    dv->is_zero = is_all_zero (dv->block);
+  }
+  vdo_prepare_completion (&dv->completion, lock_lbn, logical_queue (dv), dv);
+  vdo_enqueue_completion (&dv->completion);
+}

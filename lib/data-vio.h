@@ -1,0 +1,92 @@
+/* nbdkit-vdo: the per-block request that moves through the zones.
+ *
+ * A data_vio carries one 4 KiB logical block through dm-vdo's write
+ * pipeline: lock the LBN and find its mapping (logical zone), allocate a
+ * block (physical zone), write the data, journal the remapping (journal
+ * zone), apply the reference count changes (physical zones of the new and
+ * old blocks), update the block map page (logical zone), and release the
+ * LBN.  Reads lock the LBN, find the mapping and read (and decompress) the
+ * block.  Each step runs on the thread that owns its state; no step holds
+ * a lock shared between zones.
+ */
+#ifndef VDO_DATA_VIO_H
+#define VDO_DATA_VIO_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "block-map.h"
+#include "block-map-format.h"
+#include "constants.h"
+#include "lbn-lock.h"
+#include "recovery-journal.h"
+#include "slab-depot.h"
+#include "vio.h"
+#include "work-queue.h"
+
+struct vdo;
+
+enum data_vio_operation {
+  DATA_VIO_READ,
+  DATA_VIO_WRITE,
+  DATA_VIO_TRIM,                /* unmap */
+  DATA_VIO_ZERO,                /* map to the zero block if mapped */
+};
+
+/* The user-level request a data_vio reports to (request.c). */
+struct vdo_user_request;
+struct data_vio;
+/* The data_vio's last step, on its logical zone thread: report RESULT to
+ * its request and return it to the pool. */
+void vdo_data_vio_done (struct data_vio *data_vio, int result);
+
+struct data_vio {
+  struct vdo_completion completion;
+  struct vdo *vdo;
+  struct vdo_user_request *request;
+  enum data_vio_operation operation;
+  logical_block_number_t lbn;
+  unsigned logical_zone;
+
+  /* The part of the block the user reads or writes: offset and length in
+   * bytes, and the user's memory.  A partial write is merged into the
+   * block read under the LBN lock. */
+  uint32_t offset, length;
+  void *user_data;
+  bool is_zero;
+
+  uint8_t *block;               /* aligned, one block */
+  uint8_t *scratch;             /* aligned, for compressed reads */
+
+  struct vdo_lbn_waiter lbn_waiter;
+  struct vdo_block_map_request map_request;
+  struct vdo_data_location old_mapping;
+  struct vdo_data_location new_mapping;
+
+  /* Allocation of a data block or a tree page. */
+  bool allocating_tree_page;
+  physical_block_number_t allocation;
+  unsigned allocation_zone;
+  unsigned zones_tried;
+
+  struct vdo_journal_entry_request journal_request;
+  /* The increment and decrement of one entry are launched together from
+   * the journal thread, in commit order, so every slab journal receives
+   * entries in recovery journal order; both must finish. */
+  struct vdo_reference_update reference_updates[2];
+  atomic_int pending_updates;
+  atomic_int update_result;
+  struct vdo_vio vio;
+  struct data_vio *next;        /* pool and wait lists */
+};
+
+/* Allocate the pool's buffers for one data_vio. */
+int vdo_init_data_vio (struct data_vio *data_vio, struct vdo *vdo);
+void vdo_uninit_data_vio (struct data_vio *data_vio);
+
+/* Start a prepared data_vio (operation, lbn, offset, length, user_data,
+ * request, is_zero set).  Any thread. */
+void vdo_launch_data_vio (struct data_vio *data_vio);
+
+#endif /* VDO_DATA_VIO_H */

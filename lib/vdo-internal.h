@@ -1,0 +1,68 @@
+/* nbdkit-vdo: the parts of a running VDO that the data path shares.
+ * Private to libvdo's vdo.c, data-vio.c and request.c. */
+#ifndef VDO_VDO_INTERNAL_H
+#define VDO_VDO_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "block-map.h"
+#include "lbn-lock.h"
+#include "read-only.h"
+#include "recovery-journal.h"
+#include "slab-depot.h"
+#include "super-block.h"
+#include "vdo.h"
+#include "vio.h"
+#include "volume.h"
+#include "work-queue.h"
+
+struct data_vio;
+
+/* Per logical zone, owned by its thread. */
+struct logical_zone {
+  unsigned zone_number;
+  struct vdo_work_queue *queue;
+  struct vdo_lbn_lock_table *lbn_locks;
+};
+
+struct vdo {
+  struct vdo_options options;
+  struct vdo_volume *volume;
+  struct vdo_volume_geometry geometry;
+  struct vdo_component_states states;   /* as last saved */
+  struct vdo_block_device device;
+  bool serving_read_only;
+  bool started;
+  bool started_io;
+
+  unsigned logical_zone_count;
+  unsigned physical_zone_count;
+  struct logical_zone *logical_zones;
+  struct vdo_work_queue **logical_queues;
+  struct vdo_work_queue **physical_queues;
+  struct vdo_work_queue *journal_queue;
+
+  struct vdo_read_only_notifier *read_only;
+  struct recovery_journal *journal;
+  struct slab_depot *depot;
+  struct block_map *block_map;
+
+  /* Super block writes come from the admin path and from whichever
+   * thread enters read-only mode. */
+  pthread_mutex_t super_block_lock;
+
+  /* The data_vio pool bounds memory and requests in flight. */
+  pthread_mutex_t pool_lock;
+  pthread_cond_t pool_available;
+  struct data_vio *free_data_vios;
+  struct data_vio *all_data_vios;
+  unsigned data_vio_count;
+
+  atomic_uint next_allocation_zone;
+};
+
+/* Map a libvdo status to the errno a client sees. */
+int vdo_status_to_errno (int status);
+
+#endif /* VDO_VDO_INTERNAL_H */

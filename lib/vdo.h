@@ -1,0 +1,63 @@
+/* nbdkit-vdo: a running VDO volume.
+ *
+ * vdo_load opens and checks a volume without starting any thread (the
+ * nbdkit plugin calls it from get_ready, before forking).  vdo_start
+ * starts the zone threads, loads the slab depot, marks the volume DIRTY
+ * and serves (after_fork).  vdo_stop drains every zone and saves the
+ * volume CLEAN.  Between start and stop, the request functions may be
+ * called from any number of threads at once; each blocks until its
+ * request is complete and durable as promised.
+ */
+#ifndef VDO_VDO_H
+#define VDO_VDO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "constants.h"
+
+struct vdo;
+
+struct vdo_options {
+  size_t cache_pages;           /* block map cache; 0: 32768 (128 MiB) */
+  unsigned logical_zones;       /* 0: 1 */
+  unsigned physical_zones;      /* 0: 1 */
+  bool read_only;               /* serve read-only, write nothing */
+};
+
+int vdo_load (const char *path, const struct vdo_options *options,
+              struct vdo **vdo);
+int vdo_start (struct vdo *vdo);
+/* Drain and save CLEAN (unless read-only); then stop the threads. */
+int vdo_stop (struct vdo *vdo);
+void vdo_free (struct vdo *vdo);
+
+uint64_t vdo_logical_bytes (const struct vdo *vdo);
+/* True when writes are refused: requested, persisted, or entered. */
+bool vdo_is_serving_read_only (const struct vdo *vdo);
+
+/* Requests.  Return 0 or an errno value (EIO, ENOSPC, EROFS, EINVAL). */
+int vdo_read (struct vdo *vdo, void *buf, uint32_t count, uint64_t offset);
+/* Durable when it returns, FUA or not (writes are acknowledged only after
+ * their journal entries are committed). */
+int vdo_write (struct vdo *vdo, const void *buf, uint32_t count,
+               uint64_t offset);
+int vdo_flush (struct vdo *vdo);
+/* Unmap (trim) or map to the zero block (zero without trim); both cost
+ * per block map page plus per block that was mapped. */
+int vdo_discard (struct vdo *vdo, uint32_t count, uint64_t offset,
+                 bool unmap);
+
+enum vdo_extent_type {
+  VDO_EXTENT_DATA = 0,
+  VDO_EXTENT_ZERO = 1,          /* reads as zeros (the zero block) */
+  VDO_EXTENT_HOLE_ZERO = 2,     /* unmapped: a hole that reads as zeros */
+};
+typedef int (*vdo_extent_fn) (void *context, uint64_t offset,
+                              uint64_t length, enum vdo_extent_type type);
+/* Describe [offset, offset+count) in runs of one type, in order. */
+int vdo_extents (struct vdo *vdo, uint32_t count, uint64_t offset,
+                 vdo_extent_fn fn, void *context);
+
+#endif /* VDO_VDO_H */
