@@ -248,8 +248,12 @@ injected_error (struct vdo_io *io, enum vdo_io_op op)
   if (__atomic_load_n (&io->inject_mask, __ATOMIC_RELAXED) & bit) {
     if (io->inject_after > 0)
       io->inject_after--;
-    else
+    else {
       error = io->inject_error;
+      /* A limited burst of failures disarms itself when spent. */
+      if (io->inject_count > 0 && --io->inject_count == 0)
+        __atomic_store_n (&io->inject_mask, 0, __ATOMIC_RELEASE);
+    }
   }
   pthread_mutex_unlock (&io->inject_lock);
   if (error)
@@ -262,8 +266,16 @@ void
 vdo_io_inject_error (struct vdo_io *io, unsigned op_mask, uint64_t after,
                      int error)
 {
+  vdo_io_inject_errors (io, op_mask, after, 0, error);
+}
+
+void
+vdo_io_inject_errors (struct vdo_io *io, unsigned op_mask, uint64_t after,
+                      uint64_t count, int error)
+{
   pthread_mutex_lock (&io->inject_lock);
   io->inject_after = after;
+  io->inject_count = count;
   io->inject_error = error != 0 ? error : EIO;
   __atomic_store_n (&io->inject_mask, op_mask & VDO_IO_ALL_OPS,
                     __ATOMIC_RELEASE);

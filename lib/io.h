@@ -175,6 +175,11 @@ void vdo_io_drain (struct vdo_io *io);
 void vdo_io_inject_error (struct vdo_io *io, unsigned op_mask,
                           uint64_t after, int error);
 
+/* The same, but only COUNT operations fail (0: all of them); then the
+ * device works again, like a transient fault. */
+void vdo_io_inject_errors (struct vdo_io *io, unsigned op_mask,
+                           uint64_t after, uint64_t count, int error);
+
 /* --- For backends ----------------------------------------------------- */
 
 /* The generic layer (io.c) validates every request (range, alignment,
@@ -216,6 +221,7 @@ struct vdo_io {
   pthread_mutex_t inject_lock;
   unsigned inject_mask;
   uint64_t inject_after;
+  uint64_t inject_count;        /* failures left; 0: unlimited */
   int inject_error;
 };
 

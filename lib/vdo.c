@@ -353,6 +353,15 @@ vdo_start (struct vdo *vdo)
     if (r != 0)
       return r;
   }
+  if (vdo->options.inject_ops != 0) {
+    unsigned ops = vdo->options.inject_ops, mask = 0;
+
+    mask |= (ops & VDO_INJECT_READ) ? VDO_IO_OP_BIT (VDO_IO_READ) : 0;
+    mask |= (ops & VDO_INJECT_WRITE) ? VDO_IO_OP_BIT (VDO_IO_WRITE) : 0;
+    mask |= (ops & VDO_INJECT_FLUSH) ? VDO_IO_OP_BIT (VDO_IO_FLUSH) : 0;
+    vdo_io_inject_errors (vdo->device.io, mask, vdo->options.inject_after,
+                          vdo->options.inject_count, EIO);
+  }
   vdo->started = true;
   vdo_log_info ("%s: serving %" PRIu64 " logical blocks%s",
                 vdo_volume_path (vdo->volume),

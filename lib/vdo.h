@@ -19,11 +19,23 @@
 
 struct vdo;
 
+enum {
+  VDO_INJECT_READ = 1 << 0,
+  VDO_INJECT_WRITE = 1 << 1,
+  VDO_INJECT_FLUSH = 1 << 2,
+};
+
 struct vdo_options {
   size_t cache_pages;           /* block map cache; 0: 32768 (128 MiB) */
   unsigned logical_zones;       /* 0: 1 */
   unsigned physical_zones;      /* 0: 1 */
   bool read_only;               /* serve read-only, write nothing */
+  /* Test hook: once serving, operations in inject_ops (VDO_INJECT_*)
+   * fail with EIO after inject_after of them, inject_count times (0:
+   * forever). */
+  unsigned inject_ops;
+  uint64_t inject_after;
+  uint64_t inject_count;
 };
 
 int vdo_load (const char *path, const struct vdo_options *options,

@@ -64,6 +64,41 @@ parse_count (const char *key, const char *value, unsigned max, unsigned *out)
   return 0;
 }
 
+/* Test hook: inject-error=OPS:AFTER[:COUNT], OPS being read, write,
+ * flush or all, joined by '+'.  Once serving, the I/O layer fails COUNT
+ * (default: every) such operations after AFTER of them succeeded. */
+static int
+parse_inject_error (const char *value)
+{
+  char ops[64], *op, *save;
+  unsigned long long after, count = 0;
+  int n;
+
+  n = sscanf (value, "%63[a-z+]:%llu:%llu", ops, &after, &count);
+  if (n < 2) {
+    nbdkit_error ("inject-error: expected OPS:AFTER[:COUNT], got '%s'", value);
+    return -1;
+  }
+  options.inject_ops = 0;
+  for (op = strtok_r (ops, "+", &save); op; op = strtok_r (NULL, "+", &save)) {
+    if (strcmp (op, "read") == 0)
+      options.inject_ops |= VDO_INJECT_READ;
+    else if (strcmp (op, "write") == 0)
+      options.inject_ops |= VDO_INJECT_WRITE;
+    else if (strcmp (op, "flush") == 0)
+      options.inject_ops |= VDO_INJECT_FLUSH;
+    else if (strcmp (op, "all") == 0)
+      options.inject_ops |= VDO_INJECT_READ | VDO_INJECT_WRITE | VDO_INJECT_FLUSH;
+    else {
+      nbdkit_error ("inject-error: unknown operation '%s'", op);
+      return -1;
+    }
+  }
+  options.inject_after = after;
+  options.inject_count = count;
+  return 0;
+}
+
 static int
 vdo_plugin_config (const char *key, const char *value)
 {
@@ -90,6 +125,10 @@ vdo_plugin_config (const char *key, const char *value)
   }
   else if (strcmp (key, "physical-threads") == 0) {
     if (parse_count (key, value, 16, &options.physical_zones) == -1)
+      return -1;
+  }
+  else if (strcmp (key, "inject-error") == 0) {
+    if (parse_inject_error (value) == -1)
       return -1;
   }
   else if (strcmp (key, "readonly") == 0) {
