@@ -44,6 +44,7 @@ struct vdo_page_cache {
   const struct vdo_block_device *device;
   struct vdo_block_map_writer *writer;
   struct vdo_read_only_notifier *read_only;
+  const struct vdo_page_mappings *overlay;
 
   struct vdo_cache_page *pages;
   uint8_t *buffers;
@@ -111,6 +112,7 @@ vdo_make_page_cache (const struct vdo_page_cache_config *config,
   c->device = config->device;
   c->writer = config->writer;
   c->read_only = config->read_only;
+  c->overlay = config->overlay;
   vdo_list_init (&c->free_pages);
   vdo_list_init (&c->clean_pages);
   vdo_list_init (&c->dirty_pages);
@@ -423,6 +425,10 @@ page_loaded (struct vdo_completion *completion)
       return;
     }
   }
+  /* Applied at every load, so an evicted page comes back the same; the
+   * page stays clean, as nothing may be written. */
+  if (c->overlay != NULL)
+    vdo_overlay_page_mappings (c->overlay, cp->page.pbn, cp->page.data);
   cp->state = PAGE_PRESENT;
   request = cp->waiters;
   cp->waiters = cp->last_waiter = NULL;

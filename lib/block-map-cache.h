@@ -30,6 +30,7 @@
 #include "block-map-format.h"
 #include "block-map-writer.h"
 #include "constants.h"
+#include "page-mappings.h"
 #include "read-only.h"
 #include "vio.h"
 #include "work-queue.h"
@@ -64,6 +65,9 @@ struct vdo_page_cache_config {
   const struct vdo_block_device *device;
   struct vdo_block_map_writer *writer;
   struct vdo_read_only_notifier *read_only;
+  /* Serving read-only: journal changes laid over every page as it is
+   * loaded, never written (NULL: none). */
+  const struct vdo_page_mappings *overlay;
 };
 
 /* Readable from any thread. */

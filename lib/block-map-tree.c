@@ -38,6 +38,7 @@ struct vdo_tree_zone {
   const struct vdo_block_device *device;
   struct vdo_block_map_writer *writer;
   struct vdo_read_only_notifier *read_only;
+  const struct vdo_page_mappings *overlay;
 
   GHashTable *pages;                    /* PBN -> page, keyed by page.pbn */
   GHashTable *claims;                   /* claim key -> claim */
@@ -93,6 +94,7 @@ vdo_make_tree_zone (const struct vdo_tree_zone_config *config,
   t->device = config->device;
   t->writer = config->writer;
   t->read_only = config->read_only;
+  t->overlay = config->overlay;
   t->pages = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
                                     destroy_page);
   t->claims = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
@@ -207,6 +209,9 @@ page_loaded (struct vdo_completion *completion)
     format_empty_page (page);
     break;
   }
+  /* Interior pages stay in memory, so once is enough. */
+  if (t->overlay != NULL)
+    vdo_overlay_page_mappings (t->overlay, page->page.pbn, page->page.data);
   page->loading = false;
   wake_waiters (waiters, VDO_SUCCESS);
 }

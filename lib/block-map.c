@@ -107,6 +107,7 @@ make_zone (struct block_map *map, const struct block_map_config *config,
     .queue = config->zone_queues[z],
     .device = config->device,
     .read_only = config->read_only,
+    .overlay = config->overlay,
   };
   struct vdo_tree_zone_config tree_config = {
     .zone_number = z,
@@ -116,6 +117,7 @@ make_zone (struct block_map *map, const struct block_map_config *config,
     .queue = config->zone_queues[z],
     .device = config->device,
     .read_only = config->read_only,
+    .overlay = config->overlay,
   };
   int result;
 

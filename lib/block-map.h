@@ -55,6 +55,10 @@ struct block_map_config {
   block_count_t cache_pages;
   struct vdo_journal_lock_counter *journal_locks;
   struct vdo_read_only_notifier *read_only;
+  /* Serving read-only (vdo-journals.md 7.5): the journal's changes,
+   * laid over every page loaded, leaf or interior, and never written.
+   * Not owned; NULL for none. */
+  const struct vdo_page_mappings *overlay;
 };
 
 /* Private: one lookup moving through its zone (the tree walk, then the

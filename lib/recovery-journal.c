@@ -897,6 +897,38 @@ vdo_make_recovery_journal (const struct recovery_journal_config *config,
   return VDO_SUCCESS;
 }
 
+int
+vdo_restart_recovery_journal (struct recovery_journal *journal,
+                              uint64_t complete_recoveries,
+                              const struct recovery_journal_state_7_0 *state)
+{
+  sequence_number_t start = state->journal_start;
+
+  if (journal->first_active != NULL || journal->stats.entries_started > 0) {
+    vdo_log_error ("the recovery journal cannot restart after taking "
+                   "entries");
+    return UDS_BAD_STATE;
+  }
+  journal->recovery_count =
+    vdo_recovery_journal_recovery_count (complete_recoveries);
+  journal->tail = start;
+  journal->block_map_head = start;
+  journal->slab_journal_head = start;
+  journal->block_map_reap_head = start;
+  journal->slab_journal_reap_head = start;
+  journal->last_write_acknowledged = start;
+  journal->logical_blocks_used = state->logical_blocks_used;
+  journal->block_map_data_blocks = state->block_map_data_blocks;
+  if (start >= VDO_RECOVERY_JOURNAL_SEQUENCE_LIMIT
+      && !journal->overflow_logged) {
+    vdo_log_error ("recovery journal start %" PRIu64
+                   " is beyond the 2^48 limit", start);
+    journal->overflow_logged = true;
+    enter_read_only (journal, VDO_OUT_OF_RANGE);
+  }
+  return VDO_SUCCESS;
+}
+
 void
 vdo_free_recovery_journal (struct recovery_journal *journal)
 {

@@ -128,6 +128,15 @@ block_count_t vdo_recovery_journal_usable_length (block_count_t size);
 int vdo_make_recovery_journal (const struct recovery_journal_config *config,
                                struct recovery_journal **journal);
 
+/* After a repair (vdo-journals.md 7.3 R10, 7.4 B10), before any entry
+ * was added: start over at state->journal_start with both heads there,
+ * the repaired counters, and the recovery count of COMPLETE_RECOVERIES,
+ * so every block written before the repair reads as stale.  Any thread.
+ * UDS_BAD_STATE (logged) once entries were added. */
+int vdo_restart_recovery_journal
+  (struct recovery_journal *journal, uint64_t complete_recoveries,
+   const struct recovery_journal_state_7_0 *state);
+
 /* Free a journal with no I/O in flight (drained, or never used) whose
  * queue has run everything enqueued for it, and whose locks nobody will
  * release any more (the lock counter goes with it).  Any thread.  Accepts

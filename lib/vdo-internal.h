@@ -47,6 +47,9 @@ struct vdo {
   struct recovery_journal *journal;
   struct slab_depot *depot;
   struct block_map *block_map;
+  /* Serving read-only: the journal's changes the block map lays over
+   * its pages (repair.h); NULL for none. */
+  struct vdo_page_mappings *overlay;
 
   /* Super block writes come from the admin path and from whichever
    * thread enters read-only mode. */

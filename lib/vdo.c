@@ -10,6 +10,8 @@
 #include "data-vio.h"
 #include "io.h"
 #include "logger.h"
+#include "page-mappings.h"
+#include "repair.h"
 #include "status.h"
 #include "vdo-internal.h"
 #include "volume-layout.h"
@@ -124,9 +126,13 @@ vdo_load (const char *path, const struct vdo_options *options,
   pthread_mutex_init (&vdo->pool_lock, NULL);
   pthread_cond_init (&vdo->pool_available, NULL);
 
-  r = vdo_volume_open (path, !options->read_only, &vdo->volume);
+  if (options->io != NULL)
+    r = vdo_volume_open_io (options->io, !options->read_only, &vdo->volume);
+  else
+    r = vdo_volume_open (path, !options->read_only, &vdo->volume);
   if (r != VDO_SUCCESS)
     goto fail;
+  path = vdo_volume_path (vdo->volume);
   vdo->geometry = *vdo_volume_get_geometry (vdo->volume);
   vdo->states = *vdo_volume_get_states (vdo->volume);
   vdo->device.io = vdo_volume_get_io (vdo->volume);
@@ -143,15 +149,12 @@ vdo_load (const char *path, const struct vdo_options *options,
                      "force-rebuild %s' makes it writable again", path, path);
     vdo->serving_read_only = true;
   }
-  else if (vdo_state_requires_recovery (state)
-           || vdo_state_requires_read_only_rebuild (state)) {
-    vdo_log_error ("%s is in state %s and needs %s, which this version "
-                   "cannot do yet", path, vdo_state_name (state),
-                   vdo_state_requires_recovery (state)
-                   ? "crash recovery" : "a read-only rebuild");
-    r = UDS_BAD_STATE;
-    goto fail;
-  }
+  else if (vdo_state_needs_repair (state) && options->read_only)
+    vdo_log_warning ("%s is in state %s and needs %s, which writes: serving "
+                     "it read-only as its journal says, without repairing "
+                     "it", path, vdo_state_name (state),
+                     vdo_state_requires_recovery (state)
+                     ? "crash recovery" : "a read-only rebuild");
   *vdo_ret = vdo;
   return VDO_SUCCESS;
 
@@ -223,12 +226,31 @@ block_map_pressure (void *context, sequence_number_t oldest)
 }
 
 static int
+make_block_map (struct vdo *vdo)
+{
+  const struct vdo_component_states *s = &vdo->states;
+  struct block_map_config bm = { 0 };
+
+  bm.state = s->block_map;
+  bm.logical_blocks = s->config.logical_blocks;
+  bm.nonce = s->nonce;
+  bm.depot = s->slab_depot;
+  bm.device = &vdo->device;
+  bm.logical_zone_count = vdo->logical_zone_count;
+  bm.zone_queues = vdo->logical_queues;
+  bm.cache_pages = vdo->options.cache_pages;
+  bm.journal_locks = vdo_recovery_journal_lock_counter (vdo->journal);
+  bm.read_only = vdo->read_only;
+  bm.overlay = vdo->overlay;
+  return vdo_make_block_map (&bm, &vdo->block_map);
+}
+
+static int
 make_components (struct vdo *vdo)
 {
   const struct vdo_component_states *s = &vdo->states;
   const struct vdo_partition *journal, *summary;
   struct recovery_journal_config rj = { 0 };
-  struct block_map_config bm = { 0 };
   struct slab_depot_config sd = { 0 };
   int r;
 
@@ -248,17 +270,7 @@ make_components (struct vdo *vdo)
   if (r != VDO_SUCCESS)
     return r;
 
-  bm.state = s->block_map;
-  bm.logical_blocks = s->config.logical_blocks;
-  bm.nonce = s->nonce;
-  bm.depot = s->slab_depot;
-  bm.device = &vdo->device;
-  bm.logical_zone_count = vdo->logical_zone_count;
-  bm.zone_queues = vdo->logical_queues;
-  bm.cache_pages = vdo->options.cache_pages;
-  bm.journal_locks = vdo_recovery_journal_lock_counter (vdo->journal);
-  bm.read_only = vdo->read_only;
-  r = vdo_make_block_map (&bm, &vdo->block_map);
+  r = make_block_map (vdo);
   if (r != VDO_SUCCESS || vdo->serving_read_only)
     return r;
 
@@ -318,9 +330,40 @@ load_depot (struct vdo *vdo)
   return vdo_wait_sync_completion (&sync);
 }
 
+/* Repair (vdo-journals.md 7.3, 7.4) up to its commit point.  The block
+ * map it used is replaced by a fresh one, so that no page it cached in
+ * logical zone 0 on behalf of another zone outlives it. */
+static int
+repair (struct vdo *vdo)
+{
+  int r = vdo_repair (vdo);
+
+  if (r != VDO_SUCCESS)
+    return r;
+  vdo_free_block_map (vdo->block_map);
+  vdo->block_map = NULL;
+  return make_block_map (vdo);
+}
+
+/* A volume served read-only may have acknowledged writes only its
+ * journal holds (read-only mode entered before the block map was
+ * written, or a crash): read them, to lay them over the pages loaded. */
+static bool
+journal_may_hold_writes (const struct vdo *vdo)
+{
+  uint32_t state = vdo->states.state;
+
+  return vdo->serving_read_only
+         && (state == VDO_READ_ONLY_MODE || vdo_state_needs_repair (state));
+}
+
 int
 vdo_start (struct vdo *vdo)
 {
+  bool repairing = !vdo->serving_read_only
+                   && vdo_state_needs_repair (vdo->states.state);
+  bool recovering = repairing
+                    && vdo_state_requires_recovery (vdo->states.state);
   int r;
 
   r = vdo_io_start (vdo->device.io, IO_QUEUE_DEPTH);
@@ -332,6 +375,8 @@ vdo_start (struct vdo *vdo)
                                      vdo->serving_read_only
                                      ? NULL : persist_read_only_mode,
                                      vdo, &vdo->read_only);
+  if (r == 0 && journal_may_hold_writes (vdo))
+    r = vdo_read_journal_overlay (vdo, &vdo->overlay);
   if (r == 0)
     r = make_components (vdo);
   if (r == 0)
@@ -340,18 +385,28 @@ vdo_start (struct vdo *vdo)
     return r;
 
   if (!vdo->serving_read_only) {
-    r = load_depot (vdo);
+    r = repairing ? repair (vdo) : load_depot (vdo);
     if (r != VDO_SUCCESS) {
-      vdo_log_error ("loading the slab depot of %s failed",
-                     vdo_volume_path (vdo->volume));
+      if (!repairing)
+        vdo_log_error ("loading the slab depot of %s failed",
+                       vdo_volume_path (vdo->volume));
       return r;
     }
+    /* A repair's errors may have put the volume in read-only mode. */
+    if (vdo_is_read_only (vdo->read_only))
+      return VDO_READ_ONLY;
     /* From here until a clean save the volume is DIRTY: a crash leaves
-     * the journal to replay. */
+     * the journal to replay.  After a repair this is its commit point
+     * (7.3 R11): the new recovery count makes the old journal stale. */
     record_states (vdo);
     r = save_super_block (vdo, VDO_DIRTY);
     if (r != 0)
       return r;
+    if (recovering) {
+      r = vdo_scrub_after_recovery (vdo);
+      if (r != VDO_SUCCESS)
+        return r;
+    }
   }
   if (vdo->options.inject_ops != 0) {
     unsigned ops = vdo->options.inject_ops, mask = 0;
@@ -468,6 +523,7 @@ vdo_free (struct vdo *vdo)
     vdo_io_drain (vdo->device.io);
   vdo_free_slab_depot (vdo->depot);
   vdo_free_block_map (vdo->block_map);
+  vdo_free_page_mappings (vdo->overlay);
   vdo_free_recovery_journal (vdo->journal);
   vdo_free_read_only_notifier (vdo->read_only);
   for (i = 0; vdo->logical_zones && i < vdo->logical_zone_count; i++)

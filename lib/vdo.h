@@ -2,9 +2,11 @@
  *
  * vdo_load opens and checks a volume without starting any thread (the
  * nbdkit plugin calls it from get_ready, before forking).  vdo_start
- * starts the zone threads, loads the slab depot, marks the volume DIRTY
- * and serves (after_fork).  vdo_stop drains every zone and saves the
- * volume CLEAN.  Between start and stop, the request functions may be
+ * starts the zone threads, loads the slab depot (first recovering a
+ * volume that was not saved cleanly, or rebuilding one left in
+ * FORCE_REBUILD: repair.h), marks the volume DIRTY and serves
+ * (after_fork).  vdo_stop drains every zone and saves the volume
+ * CLEAN.  Between start and stop, the request functions may be
  * called from any number of threads at once; each blocks until its
  * request is complete and durable as promised.
  */
@@ -18,6 +20,7 @@
 #include "constants.h"
 
 struct vdo;
+struct vdo_io;
 
 enum {
   VDO_INJECT_READ = 1 << 0,
@@ -36,6 +39,10 @@ struct vdo_options {
   unsigned inject_ops;
   uint64_t inject_after;
   uint64_t inject_count;
+  /* Test hook: serve this device (a simulator, say) instead of opening
+   * the path, which may then be NULL.  It stays the caller's: vdo_free
+   * leaves it open, and vdo_start starts it, so it serves one start. */
+  struct vdo_io *io;
 };
 
 int vdo_load (const char *path, const struct vdo_options *options,

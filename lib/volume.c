@@ -21,6 +21,7 @@
 struct vdo_volume {
   char *path;
   struct vdo_io *io;
+  bool owns_io;                 /* false when opened by vdo_volume_open_io */
   block_count_t device_blocks;
   struct vdo_volume_geometry geometry;
   struct vdo_component_states states;
@@ -95,6 +96,19 @@ load_super_block (struct vdo_volume *v)
                                         v->device_blocks);
 }
 
+/* Load and check the geometry and super block of V, whose io is set. */
+static int
+load_volume (struct vdo_volume *v)
+{
+  int r;
+
+  v->device_blocks = vdo_io_block_count (v->io);
+  r = load_geometry (v);
+  if (r == VDO_SUCCESS)
+    r = load_super_block (v);
+  return r;
+}
+
 int
 vdo_volume_open (const char *path, bool writable, struct vdo_volume **volume)
 {
@@ -111,10 +125,8 @@ vdo_volume_open (const char *path, bool writable, struct vdo_volume **volume)
                    &v->io);
   if (r != 0)
     goto fail;
-  v->device_blocks = vdo_io_block_count (v->io);
-  r = load_geometry (v);
-  if (r == VDO_SUCCESS)
-    r = load_super_block (v);
+  v->owns_io = true;
+  r = load_volume (v);
   if (r != VDO_SUCCESS)
     goto fail;
   *volume = v;
@@ -125,12 +137,40 @@ vdo_volume_open (const char *path, bool writable, struct vdo_volume **volume)
   return r;
 }
 
+int
+vdo_volume_open_io (struct vdo_io *io, bool writable,
+                    struct vdo_volume **volume)
+{
+  struct vdo_volume *v;
+  int r;
+
+  *volume = NULL;
+  if (writable && vdo_io_is_read_only (io)) {
+    vdo_log_error ("%s: cannot open the volume for writing: the device was "
+                   "opened read-only", vdo_io_path (io));
+    return EROFS;
+  }
+  v = calloc (1, sizeof *v);
+  if (v == NULL || (v->path = strdup (vdo_io_path (io))) == NULL) {
+    free (v);
+    return ENOMEM;
+  }
+  v->io = io;
+  r = load_volume (v);
+  if (r != VDO_SUCCESS) {
+    vdo_volume_close (v);
+    return r;
+  }
+  *volume = v;
+  return VDO_SUCCESS;
+}
+
 void
 vdo_volume_close (struct vdo_volume *v)
 {
   if (v == NULL)
     return;
-  if (v->io)
+  if (v->io && v->owns_io)
     vdo_io_close (v->io);
   free (v->path);
   free (v);

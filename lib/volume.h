@@ -15,6 +15,7 @@
 #include "geometry.h"
 #include "super-block.h"
 
+struct vdo_io;
 struct vdo_volume;
 
 /* Open PATH and load its geometry and super block, validating both as the
@@ -22,6 +23,12 @@ struct vdo_volume;
  * reason has been logged and *volume is NULL. */
 int vdo_volume_open (const char *path, bool writable,
                      struct vdo_volume **volume);
+/* The same on an I/O handle already open (a test backend, say), whose
+ * path names the volume.  The volume does not take ownership: closing
+ * it leaves IO open, for the caller to close after.  WRITABLE on a
+ * read-only handle is EROFS. */
+int vdo_volume_open_io (struct vdo_io *io, bool writable,
+                        struct vdo_volume **volume);
 void vdo_volume_close (struct vdo_volume *volume);
 
 const char *vdo_volume_path (const struct vdo_volume *volume);

@@ -90,7 +90,9 @@ fresh_fixtures () {
 : "${PLUGIN:=}"
 nbdkit_vdo () {
   local preload=
-  if [ -n "$PLUGIN" ] && ldd "$PLUGIN" 2>/dev/null | grep -q libasan; then
+  # Not "ldd | grep -q": under pipefail, grep quitting early can kill
+  # ldd with SIGPIPE and the test would run without the preload.
+  if [ -n "$PLUGIN" ] && [[ "$(ldd "$PLUGIN" 2>/dev/null)" == *libasan* ]]; then
     preload=$(gcc -print-file-name=libasan.so)
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} LD_PRELOAD=$preload \
       nbdkit "$PLUGIN" "$@"

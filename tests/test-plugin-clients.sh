@@ -56,3 +56,4 @@ nbdinfo --map "$uri" | tee "$tmpdir/map"
 awk '$3 == 0 { data += $2 } END { if (data > 8388608) { print "too much data: " data; exit 1 } }' "$tmpdir/map"
 stop_server
 echo "ok: nbdinfo --map shows only the written data"
+"$VDOADM" audit "$img"

@@ -92,3 +92,4 @@ assert kind(104 << 20) == 0                                # rest of the data
 PY
 echo "ok: trim unmaps, zero maps to the zero block"
 [ "$(volume_state "$img")" = CLEAN ]
+"$VDOADM" audit "$img"

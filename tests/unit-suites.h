@@ -17,11 +17,14 @@ Suite *slab_journal_format_suite (void);
 Suite *ref_counts_format_suite (void);
 Suite *slab_summary_format_suite (void);
 Suite *io_suite (void);
+Suite *io_simulator_suite (void);
 Suite *volume_validation_suite (void);
 Suite *audit_suite (void);
 Suite *block_map_suite (void);
 Suite *block_map_writeback_suite (void);
 Suite *recovery_journal_suite (void);
+Suite *journal_parser_suite (void);
+Suite *repair_restart_suite (void);
 Suite *slab_depot_suite (void);
 Suite *slab_depot_load_suite (void);
 
