@@ -543,7 +543,11 @@ finish_repair (struct vdo *vdo, const struct vdo_journal_parse *parse,
                                          next.complete_recoveries, journal);
   if (result != VDO_SUCCESS)
     return result;
+  /* Whoever saves the super block next (the commit, or read-only mode)
+   * records these. */
+  pthread_mutex_lock (&vdo->super_block_lock);
   vdo->states = next;
+  pthread_mutex_unlock (&vdo->super_block_lock);
   return VDO_SUCCESS;
 }
 

@@ -18,8 +18,8 @@ struct vdo;
 struct vdo_page_mappings;
 
 /* Whether the volume's recorded state needs vdo_repair before it may be
- * written, and whether that repair is a recovery (then vdo_scrub_after_
- * recovery follows the DIRTY save). */
+ * written.  After a recovery (vdo_state_requires_recovery), the DIRTY
+ * save is followed by vdo_scrub_after_recovery. */
 bool vdo_state_needs_repair (unsigned int state);
 
 /* Steps R1-R10 or B0-B10, from vdo_start: the zone queues run, and the
