@@ -450,7 +450,10 @@ submit_ready_pages (struct vdo_block_map_writer *w)
     start_flush (w);
 }
 
-/* Read-only: nothing more is written; queued pages stay dirty. */
+/* Read-only: nothing more is written; queued pages stay dirty.  Their
+ * owners hear that the pages are idle again, so whoever waits for one
+ * (a cache miss waiting for an eviction) learns the volume is read-only
+ * instead of waiting forever. */
 static void
 abandon_pending (struct vdo_block_map_writer *w)
 {
@@ -460,6 +463,8 @@ abandon_pending (struct vdo_block_map_writer *w)
     vdo_list_remove (&page->link);
     page->queued = false;
     insert_dirty (w, page);
+    if (page->written != NULL)
+      page->written (page);
   }
 }
 

@@ -90,7 +90,8 @@ vdo_list_remove (struct vdo_list_head *link)
 struct vdo_dirty_page;
 
 /* Called on the zone thread after each write of the page ended, whether
- * it succeeded or not, so the owner may reuse or evict it. */
+ * it succeeded or not, and when read-only mode drops a queued page
+ * unwritten, so the owner may reuse or evict it. */
 typedef void (*vdo_page_written_fn) (struct vdo_dirty_page *page);
 
 struct vdo_dirty_page {
