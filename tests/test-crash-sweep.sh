@@ -8,11 +8,8 @@ source "${srcdir:-.}/functions.sh"
 : "${CRASH_SWEEP:=./crash-sweep}"
 images=${CRASH_SWEEP_IMAGES:-2000}
 seed=${CRASH_SWEEP_SEED:-1}
-# Weights of prefix, subset, torn and dying-device images.  make check
-# leaves out the dying device for now: after it dies, data_vios can wait
-# forever in block map lookups and updates (about one run in 200), which
-# make check-crash shows.
-mix=${CRASH_SWEEP_MIX:-35,30,30,0}
+# Weights of prefix, subset, torn and dying-device images.
+mix=${CRASH_SWEEP_MIX:-30,25,25,20}
 export TMPDIR=$tmpdir
 
 "$CRASH_SWEEP" --seed "$seed" --images "$images" --mix "$mix"
