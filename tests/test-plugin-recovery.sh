@@ -117,6 +117,9 @@ def load(uri, path, seed, crash):
     rng = random.Random(seed)
     model = load_model(path)
     h = connect(uri)
+    # The test kills the server only once the load is under way: on a
+    # busy machine Python can take longer to start than the kill delay.
+    open(path + ".started", "w").close()
     batches = writes = 0
     deadline = time.monotonic() + 2
     try:
@@ -467,9 +470,14 @@ for i in $(seq 1 "$iterations"); do
     || { show_log "$log"; fail "iteration $i: data lost"; }
   # Recovery left the metadata consistent, with nothing written since.
   audit_clean "$img"
+  rm -f "$model.started"
   python3 "$blocks" load "$(uri_of "$sock")" "$model" "$RANDOM" crash \
     > "$tmpdir/load.out" &
   loader=$!
+  for _ in $(seq 600); do
+    [ -e "$model.started" ] || ! kill -0 "$loader" 2>/dev/null && break
+    sleep 0.1
+  done
   sleep "0.$(( RANDOM % 6 + 2 ))"
   stop_server 9
   wait "$loader" || fail "iteration $i: the load failed"
