@@ -201,6 +201,7 @@ struct gate_io {
   pthread_mutex_t lock;
   pthread_cond_t changed;
   bool closed;
+  bool hold_flushes;
   GPtrArray *held;
 };
 
@@ -245,7 +246,9 @@ gate_submit (struct vdo_io *io, struct vdo_io_request *const *requests,
 
   for (i = 0; i < count; i++) {
     pthread_mutex_lock (&gate->lock);
-    if (gate->closed && requests[i]->op == VDO_IO_WRITE) {
+    if (gate->closed && (requests[i]->op == VDO_IO_WRITE
+                         || (gate->hold_flushes
+                             && requests[i]->op == VDO_IO_FLUSH))) {
       g_ptr_array_add (gate->held, requests[i]);
       pthread_cond_broadcast (&gate->changed);
       pthread_mutex_unlock (&gate->lock);
@@ -310,6 +313,16 @@ bm_use_gate (void)
   ck_assert_int_eq (vdo_io_start (&gate->base, 0), 0);
   bm.gate = &gate->base;
   bm.device.io = bm.gate;
+}
+
+void
+bm_hold_flushes (void)
+{
+  struct gate_io *gate = gate_of (bm.gate);
+
+  pthread_mutex_lock (&gate->lock);
+  gate->hold_flushes = true;
+  pthread_mutex_unlock (&gate->lock);
 }
 
 void

@@ -66,12 +66,16 @@ void bm_make_map (unsigned int zones, block_count_t cache_pages);
 void bm_free_map (void);
 
 /* Route the map's I/O through a gate that can hold asynchronous writes
- * (call before bm_make_map).  Reads and flushes always pass. */
+ * (call before bm_make_map).  Reads always pass; flushes too, unless
+ * bm_hold_flushes was called. */
 void bm_use_gate (void);
+/* From now on the closed gate holds flushes as well, so pages the writer
+ * queued behind a flush stay queued. */
+void bm_hold_flushes (void);
 void bm_close_gate (void);
-/* Wait until COUNT writes are held. */
+/* Wait until COUNT writes (and held flushes) are held. */
 void bm_wait_held_writes (unsigned int count);
-/* Let held writes, and all later ones, through. */
+/* Let held writes and flushes, and all later ones, through. */
 void bm_open_gate (void);
 
 /* A free data block. */

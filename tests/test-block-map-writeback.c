@@ -1,6 +1,7 @@
 /* nbdkit-vdo: block map write-back: eviction from a tiny cache, writing
  * back by journal age, reopening a drained map, three zones growing trees
- * concurrently, and the forest traversal rebuild will use. */
+ * concurrently, read-only mode failing a miss that waits for an eviction,
+ * and the forest traversal rebuild will use. */
 #include <config.h>
 
 #include <inttypes.h>
@@ -429,6 +430,97 @@ START_TEST (test_three_zones_concurrently)
 }
 END_TEST
 
+/* --- Read-only mode while a miss waits for an eviction ---------------- */
+
+/* A lookup started on the zone thread and waited for separately, so the
+ * test can act while the lookup is stuck. */
+struct queued_lookup {
+  struct vdo_completion launch;
+  struct vdo_block_map_request request;
+  struct bm_sync done;
+};
+
+static void
+queued_lookup_finished (struct vdo_completion *completion)
+{
+  struct queued_lookup *lookup = completion->parent;
+
+  vdo_finish_completion (&lookup->done.completion, completion->result);
+}
+
+static void
+run_queued_lookup (struct vdo_completion *completion)
+{
+  struct queued_lookup *lookup = completion->parent;
+
+  vdo_block_map_find_slot (bm.map, &lookup->request);
+}
+
+static void
+start_queued_lookup (struct queued_lookup *lookup, logical_block_number_t lbn)
+{
+  struct vdo_work_queue *queue
+    = vdo_block_map_zone_queue (bm.map, vdo_logical_zone_of_lbn (bm.map, lbn));
+
+  memset (lookup, 0, sizeof *lookup);
+  lookup->request.lbn = lbn;
+  vdo_prepare_completion (&lookup->request.completion, queued_lookup_finished,
+                          queue, lookup);
+  bm_sync_init (&lookup->done, queue);
+  vdo_prepare_completion (&lookup->launch, run_queued_lookup, queue, lookup);
+  vdo_enqueue_completion (&lookup->launch);
+}
+
+START_TEST (test_read_only_fails_eviction_waiter)
+{
+  enum { LEAVES = 5 };
+  physical_block_number_t data = bm_allocate_pbn ();
+  struct vdo_block_map_statistics before, after;
+  struct queued_lookup lookup;
+  unsigned int i;
+
+  bm_use_gate ();
+  bm_hold_flushes ();
+  bm_make_map (1, 4);
+  for (i = 0; i < LEAVES; i++)
+    bm_map (lbn_in_tree (0, i, 0), data, VDO_MAPPING_STATE_UNCOMPRESSED,
+            1 + 2 * i);
+  ck_assert_int_eq (bm_drain (), VDO_SUCCESS);
+  /* Leaves 1..4 fill the cache and are dirty again, under a generation
+   * no flush covers yet; leaf 0 is only on disk. */
+  for (i = 1; i < LEAVES; i++)
+    ck_assert_int_eq (bm_put (lbn_in_tree (0, i, 1), data,
+                              VDO_MAPPING_STATE_UNCOMPRESSED, 20 + i),
+                      VDO_SUCCESS);
+  before = bm_stats ();
+  ck_assert_uint_eq (before.pages_cached, 4);
+  ck_assert_uint_eq (before.dirty_pages, 4);
+
+  /* The miss on leaf 0 queues an eviction, which must wait for a flush;
+   * the gate holds that flush, so the page stays queued, not written. */
+  bm_close_gate ();
+  start_queued_lookup (&lookup, lbn_in_tree (0, 0, 0));
+  bm_wait_held_writes (1);
+  bm_barrier (0);
+  ck_assert (!bm_sync_done (&lookup.done));
+  ck_assert_uint_eq (bm_stats ().pages_written, before.pages_written);
+  ck_assert_uint_eq (bm_stats ().flushes, before.flushes + 1);
+
+  /* The flush's completion kicks the writer, which now drops the queued
+   * page; the waiting miss must hear of it rather than wait forever. */
+  vdo_enter_read_only_mode (bm.read_only, VDO_READ_ONLY);
+  bm_open_gate ();
+  ck_assert_int_eq (bm_sync_wait (&lookup.done), VDO_READ_ONLY);
+
+  /* Nothing was written, and the cached pages still serve hits. */
+  after = bm_stats ();
+  ck_assert_uint_eq (after.pages_written, before.pages_written);
+  ck_assert_uint_eq (after.dirty_pages, 4);
+  check_mapping (lbn_in_tree (0, 1, 1), data, VDO_MAPPING_STATE_UNCOMPRESSED);
+  ck_assert_int_eq (bm_drain (), VDO_READ_ONLY);
+}
+END_TEST
+
 /* --- Forest traversal ------------------------------------------------- */
 
 struct traversal_counts {
@@ -534,6 +626,7 @@ block_map_writeback_suite (void)
   tcase_add_test (tc, test_update_during_write);
   tcase_add_test (tc, test_reopen_after_drain);
   tcase_add_test (tc, test_three_zones_concurrently);
+  tcase_add_test (tc, test_read_only_fails_eviction_waiter);
   tcase_add_test (tc, test_forest_traversal);
   suite_add_tcase (s, tc);
   return s;
