@@ -351,6 +351,9 @@ allocate_block (struct vdo_completion *completion)
     hop (dv, add_journal_entry, vdo->journal_queue);
     return;
   }
+  /* The block is ours and the data copied: an asynchronous write can be
+   * acknowledged (dm-vdo's async policy does it here too). */
+  vdo_acknowledge_data_vio (dv);
   write_data (dv);
 }
 
@@ -409,6 +412,9 @@ prepare_change (struct data_vio *dv)
     finish_data_vio (dv, VDO_SUCCESS);
     return;
   }
+  /* A write of zeros needs no block; only its journal entry is due. */
+  if (dv->operation == DATA_VIO_WRITE)
+    vdo_acknowledge_data_vio (dv);
   hop (dv, add_journal_entry, dv->vdo->journal_queue);
 }
 

@@ -38,8 +38,12 @@ enum data_vio_operation {
 struct vdo_user_request;
 struct data_vio;
 /* The data_vio's last step, on its logical zone thread: report RESULT to
- * its request and return it to the pool. */
+ * its request (unless acknowledged early) and return it to the pool. */
 void vdo_data_vio_done (struct data_vio *data_vio, int result);
+/* An asynchronous write has its block and its data: report success to
+ * the request now.  The request and the user's buffer are gone after. */
+void vdo_acknowledge_data_vio (struct data_vio *data_vio);
+
 
 struct data_vio {
   struct vdo_completion completion;
@@ -55,6 +59,12 @@ struct data_vio {
   uint32_t offset, length;
   void *user_data;
   bool is_zero;
+  /* Asynchronous write policy: may be acknowledged before it is durable
+   * (not FUA), has been, and is counted in flush generation. */
+  bool early_ack;
+  bool acknowledged;
+  bool flush_tracked;
+  uint64_t flush_generation;
 
   uint8_t *block;               /* aligned, one block */
   uint8_t *scratch;             /* aligned, for compressed reads */

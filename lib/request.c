@@ -21,6 +21,7 @@
 struct vdo_user_request {
   struct vdo *vdo;
   bool discard_unmap;
+  bool early_ack;               /* blocks may be acknowledged early */
   pthread_mutex_t lock;
   pthread_cond_t done;
   unsigned pending;
@@ -54,11 +55,113 @@ get_data_vio (struct vdo *vdo)
   return dv;
 }
 
+static void
+report_block (struct vdo_user_request *request, int result)
+{
+  pthread_mutex_lock (&request->lock);
+  if (result != VDO_SUCCESS && request->result == VDO_SUCCESS)
+    request->result = result;
+  if (--request->pending == 0)
+    pthread_cond_signal (&request->done);
+  pthread_mutex_unlock (&request->lock);
+}
+
+/* --- Flush generations (the asynchronous write policy) ------------------- */
+
+static void
+track_write (struct data_vio *dv)
+{
+  struct vdo *vdo = dv->vdo;
+
+  pthread_mutex_lock (&vdo->flush_lock);
+  dv->flush_generation = vdo->write_generation;
+  vdo->pending_writes[dv->flush_generation % VDO_FLUSH_GENERATIONS]++;
+  dv->flush_tracked = true;
+  pthread_mutex_unlock (&vdo->flush_lock);
+}
+
+/* An early-acknowledged write has finished, its mapping in the block
+ * map and its journal entry durable (or it failed). */
+static void
+untrack_write (struct data_vio *dv)
+{
+  struct vdo *vdo = dv->vdo;
+
+  if (!dv->flush_tracked)
+    return;
+  dv->flush_tracked = false;
+  pthread_mutex_lock (&vdo->flush_lock);
+  if (--vdo->pending_writes[dv->flush_generation % VDO_FLUSH_GENERATIONS] == 0)
+    pthread_cond_broadcast (&vdo->flush_progress);
+  pthread_mutex_unlock (&vdo->flush_lock);
+}
+
+/* Close the open generation and wait until it and all older ones have
+ * drained: every write acknowledged before the call has finished.  A
+ * flush needs that for durability; page-at-a-time discards and extents,
+ * which read leaf pages without taking LBN locks, to see those writes'
+ * mappings. */
+static void
+wait_for_acknowledged_writes (struct vdo *vdo)
+{
+  uint64_t closing;
+
+  pthread_mutex_lock (&vdo->flush_lock);
+  /* The counters are a ring: wait for a slot before opening another. */
+  while (vdo->write_generation + 1 - vdo->oldest_generation
+         >= VDO_FLUSH_GENERATIONS)
+    pthread_cond_wait (&vdo->flush_progress, &vdo->flush_lock);
+  closing = vdo->write_generation++;
+  while (vdo->oldest_generation <= closing) {
+    if (vdo->pending_writes[vdo->oldest_generation % VDO_FLUSH_GENERATIONS] > 0)
+      pthread_cond_wait (&vdo->flush_progress, &vdo->flush_lock);
+    else {
+      vdo->oldest_generation++;
+      pthread_cond_broadcast (&vdo->flush_progress);
+    }
+  }
+  pthread_mutex_unlock (&vdo->flush_lock);
+}
+
+/* The error of an acknowledged write that failed.  It stays: the data
+ * is lost and the volume read-only, so no later flush may succeed, from
+ * any client. */
+static int
+async_write_error (struct vdo *vdo)
+{
+  int result;
+
+  pthread_mutex_lock (&vdo->flush_lock);
+  result = vdo->async_write_error;
+  pthread_mutex_unlock (&vdo->flush_lock);
+  return result;
+}
+
+void
+vdo_acknowledge_data_vio (struct data_vio *dv)
+{
+  if (!dv->early_ack || dv->acknowledged)
+    return;
+  dv->acknowledged = true;
+  report_block (dv->request, VDO_SUCCESS);
+}
+
 void
 vdo_data_vio_done (struct data_vio *dv, int result)
 {
   struct vdo_user_request *request = dv->request;
   struct vdo *vdo = dv->vdo;
+  bool acknowledged = dv->acknowledged;
+
+  if (acknowledged && result != VDO_SUCCESS) {
+    /* Too late for the request: the next flush says it. */
+    pthread_mutex_lock (&vdo->flush_lock);
+    if (vdo->async_write_error == VDO_SUCCESS)
+      vdo->async_write_error = result;
+    pthread_mutex_unlock (&vdo->flush_lock);
+  }
+  untrack_write (dv);
+  dv->request = NULL;
 
   pthread_mutex_lock (&vdo->pool_lock);
   dv->next = vdo->free_data_vios;
@@ -66,12 +169,8 @@ vdo_data_vio_done (struct data_vio *dv, int result)
   pthread_cond_signal (&vdo->pool_available);
   pthread_mutex_unlock (&vdo->pool_lock);
 
-  pthread_mutex_lock (&request->lock);
-  if (result != VDO_SUCCESS && request->result == VDO_SUCCESS)
-    request->result = result;
-  if (--request->pending == 0)
-    pthread_cond_signal (&request->done);
-  pthread_mutex_unlock (&request->lock);
+  if (!acknowledged)
+    report_block (request, result);
 }
 
 static void
@@ -82,6 +181,7 @@ init_request (struct vdo_user_request *request, struct vdo *vdo)
   pthread_cond_init (&request->done, NULL);
   request->pending = 1;         /* the submitter's own reference */
   request->result = VDO_SUCCESS;
+  request->early_ack = false;
 }
 
 /* Drop the submitter's reference and wait for every block. */
@@ -118,6 +218,13 @@ launch_block (struct vdo_user_request *request, enum data_vio_operation op,
   dv->length = length;
   dv->user_data = user_data;
   dv->is_zero = false;
+  dv->early_ack = request->early_ack;
+  dv->acknowledged = false;
+  dv->flush_tracked = false;
+  /* Counted before it can be acknowledged, so a flush after the
+   * acknowledgement waits for it. */
+  if (dv->early_ack)
+    track_write (dv);
   vdo_launch_data_vio (dv);
 }
 
@@ -132,7 +239,7 @@ check_range (struct vdo *vdo, uint32_t count, uint64_t offset)
 /* Split [offset, offset+count) into blocks, each with its part. */
 static int
 run_blocks (struct vdo *vdo, enum data_vio_operation op, void *buf,
-            uint32_t count, uint64_t offset)
+            uint32_t count, uint64_t offset, bool early_ack)
 {
   struct vdo_user_request request;
   uint8_t *p = buf;
@@ -141,6 +248,7 @@ run_blocks (struct vdo *vdo, enum data_vio_operation op, void *buf,
   if (r != 0)
     return r;
   init_request (&request, vdo);
+  request.early_ack = early_ack;
   while (count > 0) {
     uint32_t in_block = offset % VDO_BLOCK_SIZE;
     uint32_t n = VDO_BLOCK_SIZE - in_block;
@@ -159,26 +267,36 @@ run_blocks (struct vdo *vdo, enum data_vio_operation op, void *buf,
 int
 vdo_read (struct vdo *vdo, void *buf, uint32_t count, uint64_t offset)
 {
-  return run_blocks (vdo, DATA_VIO_READ, buf, count, offset);
+  return run_blocks (vdo, DATA_VIO_READ, buf, count, offset, false);
 }
 
 int
-vdo_write (struct vdo *vdo, const void *buf, uint32_t count, uint64_t offset)
+vdo_write (struct vdo *vdo, const void *buf, uint32_t count, uint64_t offset,
+           bool fua)
 {
   if (vdo_is_serving_read_only (vdo))
     return EROFS;
   /* Writes only read from the buffer. */
-  return run_blocks (vdo, DATA_VIO_WRITE, (void *) buf, count, offset);
+  return run_blocks (vdo, DATA_VIO_WRITE, (void *) buf, count, offset,
+                     !fua && vdo->options.write_policy == VDO_WRITE_POLICY_ASYNC);
 }
 
 int
 vdo_flush (struct vdo *vdo)
 {
-  /* Every acknowledged write is already durable (its journal block was
-   * written with FUA after a flush); a device flush covers anything the
-   * page cache still holds in the buffered fallback. */
+  int result;
+
+  /* Once their journal entries are durable (written with FUA after a
+   * flush), so are the writes.  One that failed after it was
+   * acknowledged, as when the volume went read-only, fails the flush. */
+  wait_for_acknowledged_writes (vdo);
+  result = async_write_error (vdo);
+  if (result != VDO_SUCCESS)
+    return vdo_status_to_errno (result);
   if (vdo_is_serving_read_only (vdo))
     return 0;
+  /* A device flush covers anything the page cache still holds in the
+   * buffered fallback. */
   return vdo_io_flush (vdo->device.io);
 }
 
@@ -292,6 +410,13 @@ vdo_discard (struct vdo *vdo, uint32_t count, uint64_t offset, bool unmap)
   if (vdo_is_serving_read_only (vdo))
     return EROFS;
   r = check_range (vdo, count, offset);
+  if (r == 0) {
+    /* An earlier write that failed after its acknowledgement may still
+     * be in the journal, its mapping never applied: the leaf pages would
+     * not show it, and recovery would bring it back over this discard. */
+    wait_for_acknowledged_writes (vdo);
+    r = vdo_status_to_errno (async_write_error (vdo));
+  }
   if (r != 0)
     return r;
 
@@ -304,10 +429,10 @@ vdo_discard (struct vdo *vdo, uint32_t count, uint64_t offset, bool unmap)
   r = 0;
   if (head_end > offset)
     r = run_blocks (vdo, DATA_VIO_WRITE, (void *) zeros, head_end - offset,
-                    offset);
+                    offset, false);
   if (r == 0 && end > tail_start)
     r = run_blocks (vdo, DATA_VIO_WRITE, (void *) zeros, end - tail_start,
-                    tail_start);
+                    tail_start, false);
   if (r != 0 || last <= first)
     return r;
 
@@ -381,6 +506,7 @@ vdo_extents (struct vdo *vdo, uint32_t count, uint64_t offset,
   r = check_range (vdo, count, offset);
   if (r != 0 || count == 0)
     return r;
+  wait_for_acknowledged_writes (vdo);
   first = offset / VDO_BLOCK_SIZE;
   end = (offset + count + VDO_BLOCK_SIZE - 1) / VDO_BLOCK_SIZE;
   r = for_each_leaf (vdo, first, end, extents_of_leaf, &walk);

@@ -19,6 +19,9 @@
 
 struct data_vio;
 
+/* Flush generations that may be open at once (vdo.flush_lock). */
+enum { VDO_FLUSH_GENERATIONS = 64 };
+
 /* Per logical zone, owned by its thread. */
 struct logical_zone {
   unsigned zone_number;
@@ -63,6 +66,16 @@ struct vdo {
   unsigned data_vio_count;
 
   atomic_uint next_allocation_zone;
+
+  /* Asynchronous writes not yet durable, counted by flush generation:
+   * a flush closes the current generation and waits for it and every
+   * older one to drain. */
+  pthread_mutex_t flush_lock;
+  pthread_cond_t flush_progress;
+  uint64_t write_generation;            /* the open generation */
+  uint64_t oldest_generation;           /* the oldest not known drained */
+  unsigned pending_writes[VDO_FLUSH_GENERATIONS];
+  int async_write_error;                /* fails every later flush */
 };
 
 /* Map a libvdo status to the errno a client sees. */

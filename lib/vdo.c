@@ -125,6 +125,8 @@ vdo_load (const char *path, const struct vdo_options *options,
   pthread_mutex_init (&vdo->super_block_lock, NULL);
   pthread_mutex_init (&vdo->pool_lock, NULL);
   pthread_cond_init (&vdo->pool_available, NULL);
+  pthread_mutex_init (&vdo->flush_lock, NULL);
+  pthread_cond_init (&vdo->flush_progress, NULL);
 
   if (options->io != NULL)
     r = vdo_volume_open_io (options->io, !options->read_only, &vdo->volume);
@@ -205,7 +207,16 @@ make_queues (struct vdo *vdo)
   r = vdo_make_work_queue ("vdo-journal", &vdo->journal_queue);
   if (r == 0)
     r = vdo_start_work_queue (vdo->journal_queue);
-  return r;
+  if (r != 0)
+    return r;
+  /* Zone callbacks never block, and nothing enqueues to a zone while
+   * holding a lock its callbacks take, so idle zones may be borrowed. */
+  for (i = 0; i < vdo->logical_zone_count; i++)
+    vdo_allow_queue_borrowing (vdo->logical_queues[i]);
+  for (i = 0; i < vdo->physical_zone_count; i++)
+    vdo_allow_queue_borrowing (vdo->physical_queues[i]);
+  vdo_allow_queue_borrowing (vdo->journal_queue);
+  return 0;
 }
 
 static void
@@ -537,6 +548,8 @@ vdo_free (struct vdo *vdo)
   vdo_volume_close (vdo->volume);
   pthread_cond_destroy (&vdo->pool_available);
   pthread_mutex_destroy (&vdo->pool_lock);
+  pthread_cond_destroy (&vdo->flush_progress);
+  pthread_mutex_destroy (&vdo->flush_lock);
   pthread_mutex_destroy (&vdo->super_block_lock);
   free (vdo);
 }

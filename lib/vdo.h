@@ -28,8 +28,19 @@ enum {
   VDO_INJECT_FLUSH = 1 << 2,
 };
 
+/* When a write that is not FUA is acknowledged, as dm-vdo's write
+ * policies: SYNC once its journal entry is durable; ASYNC once it has a
+ * block (so a full volume still reports ENOSPC) and its data is copied,
+ * with durability promised only by a later flush, as for a disk with a
+ * volatile write cache.  FUA writes, trims and zeroes always wait. */
+enum vdo_write_policy {
+  VDO_WRITE_POLICY_SYNC = 0,
+  VDO_WRITE_POLICY_ASYNC,
+};
+
 struct vdo_options {
   size_t cache_pages;           /* block map cache; 0: 32768 (128 MiB) */
+  enum vdo_write_policy write_policy;
   unsigned logical_zones;       /* 0: 1 */
   unsigned physical_zones;      /* 0: 1 */
   bool read_only;               /* serve read-only, write nothing */
@@ -58,10 +69,13 @@ bool vdo_is_serving_read_only (const struct vdo *vdo);
 
 /* Requests.  Return 0 or an errno value (EIO, ENOSPC, EROFS, EINVAL). */
 int vdo_read (struct vdo *vdo, void *buf, uint32_t count, uint64_t offset);
-/* Durable when it returns, FUA or not (writes are acknowledged only after
- * their journal entries are committed). */
+/* Durable when it returns if FUA or under VDO_WRITE_POLICY_SYNC;
+ * otherwise once a later vdo_flush returns. */
 int vdo_write (struct vdo *vdo, const void *buf, uint32_t count,
-               uint64_t offset);
+               uint64_t offset, bool fua);
+/* Every write acknowledged before the call is durable when it returns 0.
+ * An asynchronous write that failed after its acknowledgement makes the
+ * next flush fail. */
 int vdo_flush (struct vdo *vdo);
 /* Unmap (trim) or map to the zero block (zero without trim); both cost
  * per block map page plus per block that was mapped. */

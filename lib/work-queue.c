@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,20 @@ struct vdo_work_queue {
   struct vdo_completion *head, *tail;
   bool started;
   bool stopping;
+  /* Some thread is running the queue's completions: its own thread, or
+   * a thread that found it idle and ran it in place (below).  Only one
+   * thread at a time, so the zone's state keeps a single owner. */
+  bool running;
+  bool allow_borrowing;
   pthread_t thread;
 };
 
 /* The queue the current thread runs, if any. */
 static __thread const struct vdo_work_queue *current_queue;
+
+/* How many completions a borrowing thread runs before it hands the rest
+ * to the queue's own thread, so an nbdkit worker is not kept long. */
+enum { BORROW_LIMIT = 64 };
 
 int
 vdo_make_work_queue (const char *name, struct vdo_work_queue **queue_ret)
@@ -49,6 +59,30 @@ dequeue_all (struct vdo_work_queue *q)
   return list;
 }
 
+/* With the lock held and q->running set: run batches until the queue is
+ * empty or LIMIT completions have run.  Returns with the lock held. */
+static void
+run_batches (struct vdo_work_queue *q, unsigned int limit)
+{
+  unsigned int ran = 0;
+
+  while (q->head != NULL && ran < limit) {
+    /* Take the whole batch, so producers rarely meet the lock held. */
+    struct vdo_completion *list = dequeue_all (q);
+
+    pthread_mutex_unlock (&q->lock);
+    while (list != NULL) {
+      struct vdo_completion *c = list;
+
+      list = c->next;
+      c->next = NULL;
+      c->callback (c);
+      ran++;
+    }
+    pthread_mutex_lock (&q->lock);
+  }
+}
+
 static void *
 run_queue (void *arg)
 {
@@ -57,26 +91,35 @@ run_queue (void *arg)
   current_queue = q;
   pthread_mutex_lock (&q->lock);
   for (;;) {
-    struct vdo_completion *list;
-
-    while (q->head == NULL && !q->stopping)
+    while ((q->head == NULL || q->running) && !(q->stopping && !q->running))
       pthread_cond_wait (&q->wake, &q->lock);
     if (q->head == NULL)
       break;
-    /* Take the whole batch, so producers rarely meet the lock held. */
-    list = dequeue_all (q);
-    pthread_mutex_unlock (&q->lock);
-    while (list != NULL) {
-      struct vdo_completion *c = list;
-
-      list = c->next;
-      c->next = NULL;
-      c->callback (c);
-    }
-    pthread_mutex_lock (&q->lock);
+    q->running = true;
+    run_batches (q, UINT32_MAX);
+    q->running = false;
   }
   pthread_mutex_unlock (&q->lock);
   return NULL;
+}
+
+/* Context switches are what this data path pays most for, so a thread
+ * that is not a zone thread (an nbdkit worker, an I/O completion thread)
+ * and finds the queue idle runs the work itself instead of waking the
+ * queue's thread.  Called with the lock held and C just queued; returns
+ * with the lock released. */
+static void
+borrow_queue (struct vdo_work_queue *q)
+{
+  q->running = true;
+  current_queue = q;
+  run_batches (q, BORROW_LIMIT);
+  current_queue = NULL;
+  q->running = false;
+  /* Leftovers, or a stop waiting for us, go to the queue's thread. */
+  if (q->head != NULL || q->stopping)
+    pthread_cond_signal (&q->wake);
+  pthread_mutex_unlock (&q->lock);
 }
 
 int
@@ -147,8 +190,26 @@ vdo_enqueue_completion (struct vdo_completion *c)
   else
     q->head = c;
   q->tail = c;
+  if (q->running) {
+    /* Whoever runs the queue takes this before it stops. */
+    pthread_mutex_unlock (&q->lock);
+    return;
+  }
+  if (q->allow_borrowing && q->started && !q->stopping
+      && current_queue == NULL) {
+    borrow_queue (q);
+    return;
+  }
   if (was_empty)
     pthread_cond_signal (&q->wake);
+  pthread_mutex_unlock (&q->lock);
+}
+
+void
+vdo_allow_queue_borrowing (struct vdo_work_queue *q)
+{
+  pthread_mutex_lock (&q->lock);
+  q->allow_borrowing = true;
   pthread_mutex_unlock (&q->lock);
 }
 

@@ -42,6 +42,12 @@ int vdo_start_work_queue (struct vdo_work_queue *queue);
  * queue's own thread.  Accepts NULL. */
 void vdo_free_work_queue (struct vdo_work_queue *queue);
 
+/* Let threads that are not queue threads run QUEUE's work in place when
+ * they find it idle, instead of waking its thread.  Only for queues
+ * whose callbacks never block and are not run while the enqueuer holds
+ * a lock they take. */
+void vdo_allow_queue_borrowing (struct vdo_work_queue *queue);
+
 const char *vdo_work_queue_name (const struct vdo_work_queue *queue);
 
 /* Whether the calling thread is QUEUE's thread, for assertions. */

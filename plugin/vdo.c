@@ -24,7 +24,11 @@
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
 static char *disk;
-static struct vdo_options options;
+/* Acknowledging writes before a flush is what a disk with a volatile
+ * cache does, and what NBD clients expect of one. */
+static struct vdo_options options = {
+  .write_policy = VDO_WRITE_POLICY_ASYNC,
+};
 static struct vdo *vdo;
 
 static void
@@ -127,6 +131,16 @@ vdo_plugin_config (const char *key, const char *value)
     if (parse_count (key, value, 16, &options.physical_zones) == -1)
       return -1;
   }
+  else if (strcmp (key, "write-policy") == 0) {
+    if (strcmp (value, "async") == 0)
+      options.write_policy = VDO_WRITE_POLICY_ASYNC;
+    else if (strcmp (value, "sync") == 0)
+      options.write_policy = VDO_WRITE_POLICY_SYNC;
+    else {
+      nbdkit_error ("write-policy must be 'sync' or 'async', not '%s'", value);
+      return -1;
+    }
+  }
   else if (strcmp (key, "inject-error") == 0) {
     if (parse_inject_error (value) == -1)
       return -1;
@@ -160,12 +174,15 @@ vdo_plugin_config_complete (void)
   "cache=<SIZE>           Block map cache (default 128M).\n" \
   "logical-threads=<N>    Logical zones (default 1).\n" \
   "physical-threads=<N>   Physical zones (default 1).\n" \
-  "readonly=true          Serve read-only and write nothing."
+  "readonly=true          Serve read-only and write nothing.\n" \
+  "write-policy=async|sync  Acknowledge writes before a flush makes them\n" \
+  "                       durable (async, default), or once durable."
 
 static void
 vdo_plugin_dump_plugin (void)
 {
-  printf ("vdo_options=disk,cache,logical-threads,physical-threads,readonly\n");
+  printf ("vdo_options=disk,cache,logical-threads,physical-threads,readonly,"
+          "write-policy\n");
   printf ("vdo_default_cache=128M\n");
 }
 
@@ -262,12 +279,12 @@ vdo_plugin_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
   return set_error (vdo_read (vdo, buf, count, offset));
 }
 
-/* Writes are durable when acknowledged, so FUA needs nothing more. */
 static int
 vdo_plugin_pwrite (void *handle, const void *buf, uint32_t count,
                    uint64_t offset, uint32_t flags)
 {
-  return set_error (vdo_write (vdo, buf, count, offset));
+  return set_error (vdo_write (vdo, buf, count, offset,
+                               (flags & NBDKIT_FLAG_FUA) != 0));
 }
 
 static int

@@ -9,11 +9,14 @@
  * device that dies), it starts the runtime on the image, which must
  * recover it, reads every logical block back, stops cleanly and audits.
  *
- * The model: a request that returned before the crash point is durable
- * (vdo_write, vdo_discard and zeroing promise it), so its block must read
- * back exactly, unless a later request had started; a request in flight
- * may have left its block with the old contents or the new.  Requests on
- * one block never overlap: each worker thread owns its own blocks.
+ * The model: a request is durable once it returned, if it is a discard,
+ * a FUA write, or any write under the synchronous write policy; other
+ * writes (--async-writes) once a flush that started after they returned
+ * has returned.  A block must read back the last request durable before
+ * the crash point, or what any later request that had started wrote:
+ * the journal keeps one block's changes in order, so recovery leaves one
+ * of them.  Requests on one block never overlap: each worker thread owns
+ * its own blocks.
  *
  * Determinism: the crash images chosen, the workers' requests and the
  * simulator's completion order are all drawn from --seed; the way the
@@ -70,6 +73,7 @@ struct sweep_options {
   uint64_t cache_pages;
   unsigned mix[KIND_COUNT];     /* relative weights */
   bool dedupe_heavy;
+  bool async_writes;            /* VDO_WRITE_POLICY_ASYNC, with FUA writes */
   unsigned jobs;
   unsigned logical_zones, physical_zones;
   const char *dir;
@@ -173,7 +177,9 @@ take_last_error (char *buffer, size_t size)
 struct lbn_op {
   uint64_t start;               /* clock before the request */
   uint64_t end;                 /* clock after it returned; NEVER: failed */
+  uint64_t durable;             /* from when it survives a crash; NEVER */
   uint64_t key;
+  bool sync;                    /* durable when it returns */
 };
 
 struct lbn_history {
@@ -183,7 +189,8 @@ struct lbn_history {
 
 /* Only the owning worker appends to a block's history. */
 static void
-record_op (struct lbn_history *h, uint64_t start, uint64_t end, uint64_t key)
+record_op (struct lbn_history *h, uint64_t start, uint64_t end, uint64_t key,
+           bool sync)
 {
   if (h->count == h->capacity) {
     h->capacity = h->capacity ? h->capacity * 2 : 8;
@@ -193,24 +200,102 @@ record_op (struct lbn_history *h, uint64_t start, uint64_t end, uint64_t key)
       exit (EXIT_FAILURE);
     }
   }
-  h->ops[h->count++] = (struct lbn_op) { start, end, key };
+  h->ops[h->count++] = (struct lbn_op) {
+    .start = start, .end = end, .durable = sync ? end : NEVER, .key = key,
+    .sync = sync,
+  };
 }
 
-/* The keys a block may hold after a crash at POINT: the last one
- * acknowledged before it (0 if none), and that of a request in flight. */
+/* The keys a block may hold after a crash at POINT: the last one durable
+ * before it (0 if none), then those of every later request that had
+ * started.  Durability follows request order on a block, so the last
+ * durable request is the last one whose durable time has passed.
+ * Returns how many, at most MAX. */
 static int
-allowed_keys (const struct lbn_history *h, uint64_t point, uint64_t keys[2])
+allowed_keys (const struct lbn_history *h, uint64_t point, uint64_t *keys,
+              int max)
 {
-  uint64_t acked = 0;
-  uint32_t i;
+  uint32_t i, last = UINT32_MAX;
   int n = 1;
 
-  for (i = 0; i < h->count && h->ops[i].end <= point; i++)
-    acked = h->ops[i].key;
-  keys[0] = acked;
-  if (i < h->count && h->ops[i].start < point)
+  for (i = 0; i < h->count; i++)
+    if (h->ops[i].durable <= point)
+      last = i;
+  keys[0] = last == UINT32_MAX ? 0 : h->ops[last].key;
+  for (i = last == UINT32_MAX ? 0 : last + 1;
+       i < h->count && h->ops[i].start < point && n < max; i++)
     keys[n++] = h->ops[i].key;
   return n;
+}
+
+static void
+print_history (uint64_t lbn, const struct lbn_history *h)
+{
+  uint32_t i;
+
+  fprintf (stderr, "crash-sweep: history of LBN %" PRIu64 ":\n", lbn);
+  for (i = 0; i < h->count; i++)
+    fprintf (stderr, "  start %" PRIu64 " end %" PRIu64 " durable %" PRIu64
+             " key %016" PRIx64 "%s\n", h->ops[i].start, h->ops[i].end,
+             h->ops[i].durable, h->ops[i].key, h->ops[i].sync ? " sync" : "");
+}
+
+/* A completed flush makes durable every write that returned before it
+ * started. */
+struct flush_span {
+  uint64_t start, end;
+};
+
+static int
+compare_flush_starts (const void *a, const void *b)
+{
+  const struct flush_span *x = a, *y = b;
+
+  return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Give each asynchronous write the end of the earliest flush that covers
+ * it. */
+static void
+apply_flushes (struct lbn_history *model, uint64_t lbns,
+               struct flush_span *flushes, size_t count)
+{
+  uint64_t *earliest_end = malloc ((count + 1) * sizeof *earliest_end);
+  uint64_t lbn;
+  size_t k;
+
+  if (earliest_end == NULL) {
+    perror ("crash-sweep: malloc");
+    exit (EXIT_FAILURE);
+  }
+  qsort (flushes, count, sizeof *flushes, compare_flush_starts);
+  /* earliest_end[k]: the first end among flushes k.. (by start). */
+  earliest_end[count] = NEVER;
+  for (k = count; k > 0; k--)
+    earliest_end[k - 1] = flushes[k - 1].end < earliest_end[k]
+                          ? flushes[k - 1].end : earliest_end[k];
+  for (lbn = 0; lbn < lbns; lbn++) {
+    struct lbn_history *h = &model[lbn];
+    uint32_t i;
+
+    for (i = 0; i < h->count; i++) {
+      struct lbn_op *op = &h->ops[i];
+      size_t lo = 0, hi = count;
+
+      if (op->sync || op->end == NEVER)
+        continue;
+      while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+
+        if (flushes[mid].start < op->end)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      op->durable = earliest_end[lo];
+    }
+  }
+  free (earliest_end);
 }
 
 /* --- Workloads -------------------------------------------------------- */
@@ -253,6 +338,8 @@ struct run {
   uint64_t failed_requests;
   uint64_t live_failures;
   bool started;
+  struct flush_span *flushes;   /* completed flushes */
+  size_t flush_count, flush_capacity;
   pthread_mutex_t lock;
 };
 
@@ -315,6 +402,10 @@ live_check (struct worker *w, uint64_t lbn, uint64_t count)
     const struct lbn_history *h = &run->model[lbn + i];
     uint64_t key = h->count ? h->ops[h->count - 1].key : 0;
 
+    /* An acknowledged asynchronous write that the dying device then
+     * failed is lost (its flush fails): reads show what came before. */
+    if (opt.async_writes && vdo_is_serving_read_only (run->vdo))
+      break;
     if (!block_has_key (w->buffer + i * BLOCK, key, w->scratch)) {
       fprintf (stderr, "crash-sweep: LIVE FAILURE: LBN %" PRIu64 " does not "
                "read back what was last written (key %016" PRIx64 ")\n",
@@ -325,6 +416,23 @@ live_check (struct worker *w, uint64_t lbn, uint64_t count)
     }
   }
   return true;
+}
+
+static void
+record_flush (struct run *run, uint64_t start, uint64_t end)
+{
+  pthread_mutex_lock (&run->lock);
+  if (run->flush_count == run->flush_capacity) {
+    run->flush_capacity = run->flush_capacity ? run->flush_capacity * 2 : 64;
+    run->flushes = realloc (run->flushes,
+                            run->flush_capacity * sizeof *run->flushes);
+    if (run->flushes == NULL) {
+      perror ("crash-sweep: realloc");
+      exit (EXIT_FAILURE);
+    }
+  }
+  run->flushes[run->flush_count++] = (struct flush_span) { start, end };
+  pthread_mutex_unlock (&run->lock);
 }
 
 static void *
@@ -341,6 +449,7 @@ worker_main (void *arg)
     uint64_t offset = random_below (&w->random, CHUNK_LBNS);
     uint64_t count = 1 + random_below (&w->random, type >= OP_TRIM ? 8 : 4);
     uint64_t lbn = chunk * CHUNK_LBNS + offset, keys[8], i, start, end;
+    bool fua = false;
     int r = 0;
 
     if (count > CHUNK_LBNS - offset)
@@ -353,8 +462,10 @@ worker_main (void *arg)
     start = vdo_sim_clock (run->sim);
     switch (type) {
     case OP_WRITE: case OP_PATTERN: case OP_ZERO_DATA:
+      /* Only asynchronous writes need FUA to be durable at once. */
+      fua = opt.async_writes && random_below (&w->random, 8) == 0;
       r = vdo_write (run->vdo, w->buffer, count * BLOCK,
-                     real_lbn (lbn) * BLOCK);
+                     real_lbn (lbn) * BLOCK, fua);
       break;
     case OP_TRIM: case OP_ZERO:
       r = vdo_discard (run->vdo, count * BLOCK, real_lbn (lbn) * BLOCK,
@@ -371,9 +482,13 @@ worker_main (void *arg)
       break;
     }
     end = r == 0 ? vdo_sim_clock (run->sim) : NEVER;
+    if (type == OP_FLUSH && r == 0)
+      record_flush (run, start, end);
     if (type != OP_FLUSH && type != OP_READ)
       for (i = 0; i < count; i++)
-        record_op (&run->model[lbn + i], start, end, keys[i]);
+        record_op (&run->model[lbn + i], start, end, keys[i],
+                   fua || !opt.async_writes || type == OP_TRIM
+                   || type == OP_ZERO);
     if (r != 0) {
       /* Only a dying device should fail a request; stop there, since
        * what follows depends on what the failed one left. */
@@ -393,6 +508,8 @@ open_runtime (struct vdo_io *io, struct vdo **vdo)
     .cache_pages = opt.cache_pages,
     .logical_zones = opt.logical_zones,
     .physical_zones = opt.physical_zones,
+    .write_policy = opt.async_writes ? VDO_WRITE_POLICY_ASYNC
+                                     : VDO_WRITE_POLICY_SYNC,
     .io = io,
   };
   int r;
@@ -468,6 +585,7 @@ run_workload (struct run *run, struct vdo_io *base, uint64_t seed,
     vdo_io_free_buffer (workers[i].buffer);
     vdo_io_free_buffer (workers[i].scratch);
   }
+  apply_flushes (run->model, opt.lbns, run->flushes, run->flush_count);
   r = vdo_stop (run->vdo);
   if (fail_op != NEVER)
     r = 0;
@@ -488,6 +606,7 @@ free_run (struct run *run)
   for (i = 0; run->model && i < opt.lbns; i++)
     free (run->model[i].ops);
   free (run->model);
+  free (run->flushes);
   vdo_sim_close (run->sim);
   pthread_mutex_destroy (&run->lock);
 }
@@ -593,8 +712,8 @@ check_contents (struct run *run, struct vdo *vdo, uint64_t point,
       break;
     }
     for (i = 0; i < n; i++) {
-      uint64_t keys[2], got;
-      int k, count = allowed_keys (&run->model[lbn + i], point, keys);
+      uint64_t keys[64], got;
+      int k, count = allowed_keys (&run->model[lbn + i], point, keys, 64);
 
       for (k = 0; k < count; k++)
         if (block_has_key (buffer + i * BLOCK, keys[k], scratch))
@@ -603,10 +722,12 @@ check_contents (struct run *run, struct vdo *vdo, uint64_t point,
         continue;
       if (bad++ == 0) {
         memcpy (&got, buffer + i * BLOCK, sizeof got);
+        if (opt.verbose)
+          print_history (real_lbn (lbn + i), &run->model[lbn + i]);
         if (count > 1)
           snprintf (why, size, "LBN %" PRIu64 " holds %016" PRIx64 "..., "
-                    "expected key %016" PRIx64 " or %016" PRIx64,
-                    real_lbn (lbn + i), got, keys[0], keys[1]);
+                    "expected key %016" PRIx64 " or one of %d later",
+                    real_lbn (lbn + i), got, keys[0], count - 1);
         else
           snprintf (why, size, "LBN %" PRIu64 " holds %016" PRIx64 "..., "
                     "expected key %016" PRIx64, real_lbn (lbn + i), got,
@@ -965,6 +1086,7 @@ usage (FILE *out)
 "  --cache-pages N   block map cache of the runtime (16)\n"
 "  --mix P,S,T,E     weights of prefix, subset, torn, eio images (35,30,30,5)\n"
 "  --dedupe-heavy    mostly repeated data\n"
+"  --async-writes    the asynchronous write policy, with some FUA writes\n"
 "  --jobs N          images checked at once (2)\n"
 "  --logical-zones N, --physical-zones N   runtime zones (1)\n"
 "  --dir DIR         scratch directory ($TMPDIR or /tmp)\n"
@@ -1003,7 +1125,7 @@ parse_options (int argc, char **argv)
     { "physical-zones", 1, NULL, 'P' }, { "dir", 1, NULL, 'd' },
     { "keep", 1, NULL, 'k' }, { "skip-without-recovery", 0, NULL, 'S' },
     { "verbose", 0, NULL, 'v' }, { "help", 0, NULL, 'h' },
-    { "timeout", 1, NULL, 'T' },
+    { "timeout", 1, NULL, 'T' }, { "async-writes", 0, NULL, 'A' },
     { NULL, 0, NULL, 0 },
   };
   bool eio_set = false;
@@ -1031,6 +1153,7 @@ parse_options (int argc, char **argv)
     case 'd': opt.dir = optarg; break;
     case 'k': opt.keep_dir = optarg; break;
     case 'D': opt.dedupe_heavy = true; break;
+    case 'A': opt.async_writes = true; break;
     case 'S': opt.skip_without_recovery = true; break;
     case 'v': opt.verbose = true; break;
     case 'T': opt.timeout = number_arg (name, optarg); break;

@@ -14,6 +14,11 @@ export TMPDIR=$tmpdir
 
 "$CRASH_SWEEP" --seed "$seed" --images "$images" --mix "$mix"
 
+# The asynchronous write policy (the plugin's default): writes are
+# durable once a later flush returns, or at once with FUA.
+"$CRASH_SWEEP" --seed "$((seed + 2))" --images "$((images / 2))" \
+  --mix "$mix" --async-writes
+
 # Duplicate-heavy data, for the deduplication to come: a smaller sweep.
 "$CRASH_SWEEP" --seed "$((seed + 1))" --images "$((images / 10))" \
   --mix "$mix" --dedupe-heavy

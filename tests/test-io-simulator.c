@@ -697,7 +697,7 @@ START_TEST (test_runtime_on_simulator)
   ck_assert_int_eq (vdo_load (NULL, &options, &vdo), 0);
   ck_assert_int_eq (vdo_start (vdo), 0);
   memset (data, 0x5a, 2 * BLOCK);
-  ck_assert_int_eq (vdo_write (vdo, data, 2 * BLOCK, 10 * BLOCK), 0);
+  ck_assert_int_eq (vdo_write (vdo, data, 2 * BLOCK, 10 * BLOCK, false), 0);
   crash.point = vdo_sim_clock (sim);
   ck_assert_int_eq (vdo_stop (vdo), 0);
   vdo_free (vdo);

@@ -20,7 +20,9 @@ failed_with = None
 for i in range(400):
     data = os.urandom(65536)
     try:
-        h.pwrite(data, i * 65536)
+        # FUA: under the default asynchronous write policy only FUA
+        # writes (and flushes) promise durability when acknowledged.
+        h.pwrite(data, i * 65536, nbd.CMD_FLAG_FUA)
         acked[i] = hashlib.sha256(data).hexdigest()
     except nbd.Error as e:
         failed_with = e.errno

@@ -11,8 +11,9 @@
 #  (f) written-dirty's journal rewritten in the old format 1: recovery
 #      refuses it and leaves the volume DIRTY, a rebuild reads it;
 #  (d) kill -9 of nbdkit under a write load, VDO_CRASH_ITERATIONS times
-#      (default 20) on one volume: each restart recovers, every write
-#      acknowledged before the kill reads back, and the audit is clean.
+#      (default 20) on one volume: each restart recovers, every FUA write
+#      acknowledged and every write flushed before the kill reads back,
+#      others read old or new, and the audit is clean.
 # ((e), the injected I/O error, is test-plugin-ioerror.sh.)
 source "${srcdir:-.}/functions.sh"
 require_fixtures
@@ -132,6 +133,7 @@ def load(uri, path, seed, crash):
                 kind = rng.random()
                 offset = lbn * BLOCK
                 buf = None
+                flags = 0
                 if kind < 0.8:
                     data = rng.randbytes(BLOCK)
                     value = sha(data)
@@ -147,18 +149,20 @@ def load(uri, path, seed, crash):
                 # From now on the new value may land.
                 model.setdefault(lbn, {ZERO}).add(value)
                 last[lbn] = value
-                commands.append((cookie, lbn, value, buf))
+                commands.append((cookie, lbn, value, buf, flags))
             while commands:
                 h.poll(-1)
                 still = []
                 for command in commands:
-                    cookie, lbn, value, buf = command
+                    cookie, lbn, value, buf, flags = command
                     if not h.aio_command_completed(cookie):
                         still.append(command)
                     elif buf is not None:
-                        # An acknowledged write is durable (vdo.h).
-                        model[lbn] = {value}
                         writes += 1
+                        # An acknowledged FUA write is durable; others
+                        # once a flush returns (write-policy=async).
+                        if flags & nbd.CMD_FLAG_FUA:
+                            model[lbn] = {value}
                 commands = still
             h.flush()
             # Everything acknowledged before the flush is durable.

@@ -158,7 +158,7 @@ crashed_volume (struct vdo_sim **base)
     versions[lbn]++;
     fill_block (block, lbn, versions[lbn]);
     ck_assert_int_eq (vdo_write (vdo, block, VDO_BLOCK_SIZE,
-                                 lbn * VDO_BLOCK_SIZE), 0);
+                                 lbn * VDO_BLOCK_SIZE, false), 0);
   }
   /* Every request returned, so all of it is durable here. */
   crash.point = vdo_sim_clock (*base);

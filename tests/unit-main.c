@@ -9,6 +9,7 @@
 
 static Suite *(*const suites[]) (void) = {
   checksum_suite,
+  work_queue_suite,
   geometry_suite,
   index_geometry_suite,
   volume_layout_suite,

@@ -7,6 +7,7 @@
 #include <check.h>
 
 Suite *checksum_suite (void);
+Suite *work_queue_suite (void);
 Suite *geometry_suite (void);
 Suite *index_geometry_suite (void);
 Suite *volume_layout_suite (void);
