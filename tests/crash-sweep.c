@@ -268,7 +268,8 @@ apply_flushes (struct lbn_history *model, uint64_t lbns,
     perror ("crash-sweep: malloc");
     exit (EXIT_FAILURE);
   }
-  qsort (flushes, count, sizeof *flushes, compare_flush_starts);
+  if (count > 0)                /* qsort wants a real array */
+    qsort (flushes, count, sizeof *flushes, compare_flush_starts);
   /* earliest_end[k]: the first end among flushes k.. (by start). */
   earliest_end[count] = NEVER;
   for (k = count; k > 0; k--)
