@@ -302,9 +302,9 @@ static void allocate_block (struct vdo_completion *completion);
 static void
 write_data (struct data_vio *dv)
 {
-  vdo_submit_vio (&dv->vio, &dv->vdo->device, VDO_IO_WRITE, dv->allocation, 1,
-                  dv->block, false, false, data_written,
-                  dv->vdo->journal_queue, dv);
+  vdo_submit_data_vio (&dv->vio, &dv->vdo->device, VDO_IO_WRITE,
+                       dv->allocation, dv->block, data_written,
+                       dv->vdo->journal_queue, dv);
 }
 
 static void
@@ -486,9 +486,10 @@ read_mapped_block (struct data_vio *dv)
       merge_partial_write (dv);
     return;
   }
-  vdo_submit_vio (&dv->vio, &dv->vdo->device, VDO_IO_READ, m.pbn, 1,
-                  vdo_is_state_compressed (m.state) ? dv->scratch : dv->block,
-                  false, false, block_read, logical_queue (dv), dv);
+  vdo_submit_data_vio (&dv->vio, &dv->vdo->device, VDO_IO_READ, m.pbn,
+                       vdo_is_state_compressed (m.state) ? dv->scratch
+                                                         : dv->block,
+                       block_read, logical_queue (dv), dv);
 }
 
 /* --- Lookup -------------------------------------------------------------- */

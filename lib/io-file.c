@@ -61,6 +61,7 @@ struct request_list {
 struct file_io {
   struct vdo_io io;             /* first: the generic layer's view */
   int fd;
+  int data_fd;                  /* cached requests: fd, or a buffered one */
 
   /* Set up by file_start. */
   io_context_t aio;
@@ -227,19 +228,21 @@ prepare_iocb (struct file_io *f, struct vdo_io_request *request)
   long long offset = (long long) (request->block * VDO_BLOCK_SIZE);
   size_t bytes = request->count * VDO_BLOCK_SIZE;
 
+  int fd = request->cached ? f->data_fd : f->fd;
+
   switch (request->op) {
   case VDO_IO_READ:
     if (request->iov)
-      io_prep_preadv (&s->iocb, f->fd, request->iov, request->iovcnt, offset);
+      io_prep_preadv (&s->iocb, fd, request->iov, request->iovcnt, offset);
     else
-      io_prep_pread (&s->iocb, f->fd, request->buffer, bytes, offset);
+      io_prep_pread (&s->iocb, fd, request->buffer, bytes, offset);
     s->expected = bytes;
     break;
   case VDO_IO_WRITE:
     if (request->iov)
-      io_prep_pwritev (&s->iocb, f->fd, request->iov, request->iovcnt, offset);
+      io_prep_pwritev (&s->iocb, fd, request->iov, request->iovcnt, offset);
     else
-      io_prep_pwrite (&s->iocb, f->fd, request->buffer, bytes, offset);
+      io_prep_pwrite (&s->iocb, fd, request->buffer, bytes, offset);
     /* The kernel then syncs (or writes with FUA) before completing. */
     if (request->fua)
       s->iocb.aio_rw_flags = RWF_DSYNC;
@@ -571,12 +574,34 @@ file_destroy (struct vdo_io *io)
     io_destroy (f->aio);
   if (f->wake_fd >= 0)
     close (f->wake_fd);
+  if (f->data_fd != f->fd)
+    close (f->data_fd);
   if (close (f->fd) != 0)
     vdo_log_warning ("%s: close failed: %s", io->path, strerror (errno));
   pthread_cond_destroy (&f->idle);
   pthread_mutex_destroy (&f->lock);
   vdo_io_release_base (io);
   free (f);
+}
+
+static int
+file_enable_data_cache (struct vdo_io *io)
+{
+  struct file_io *f = file_of (io);
+  int fd;
+
+  if (!io->direct || f->data_fd != f->fd)
+    return 0;                   /* everything is cached already */
+  fd = open (io->path, io->read_only ? O_RDONLY : O_RDWR);
+  if (fd < 0) {
+    int r = errno;
+
+    vdo_log_error ("cannot open %s for cached data: %s", io->path,
+                   strerror (r));
+    return r;
+  }
+  f->data_fd = fd;
+  return 0;
 }
 
 static const struct vdo_io_ops file_ops = {
@@ -588,6 +613,7 @@ static const struct vdo_io_ops file_ops = {
   .submit = file_submit,
   .complete = file_complete,
   .drain = file_drain,
+  .enable_data_cache = file_enable_data_cache,
   .destroy = file_destroy,
 };
 
@@ -685,6 +711,7 @@ vdo_io_open (const char *path, unsigned flags, struct vdo_io **io_ret)
     goto fail;
   }
   f->fd = fd;
+  f->data_fd = fd;
   f->wake_fd = -1;
   pthread_mutex_init (&f->lock, NULL);
   pthread_cond_init (&f->idle, NULL);

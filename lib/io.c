@@ -314,6 +314,14 @@ vdo_io_write_blocks (struct vdo_io *io, physical_block_number_t block,
 }
 
 int
+vdo_io_enable_data_cache (struct vdo_io *io)
+{
+  if (io->ops->enable_data_cache == NULL)
+    return ENOTSUP;
+  return io->ops->enable_data_cache (io);
+}
+
+int
 vdo_io_flush (struct vdo_io *io)
 {
   int r = injected_error (io, VDO_IO_FLUSH);

@@ -123,6 +123,9 @@ struct vdo_io_request {
   enum vdo_io_op op;
   /* On a write: complete only once the data is durable. */
   bool fua;
+  /* User data, which may go through the page cache when the device's
+   * data cache is on (vdo_io_enable_data_cache). */
+  bool cached;
   /* Reads and writes: the first block and how many (1 to 262144, i.e.
    * up to 1 GiB); unused by a flush. */
   physical_block_number_t block;
@@ -202,10 +205,21 @@ struct vdo_io_ops {
   void (*complete) (struct vdo_io *io, struct vdo_io_request *request,
                     int result);
   void (*drain) (struct vdo_io *io);
+  /* Optional: see vdo_io_enable_data_cache. */
+  int (*enable_data_cache) (struct vdo_io *io);
   /* Stop threads (nothing is in flight) and free everything, calling
    * vdo_io_release_base. */
   void (*destroy) (struct vdo_io *io);
 };
+
+/* Let requests marked cached go through the kernel's page cache, as
+ * nbdkit's file plugin does, while metadata stays O_DIRECT.  Re-reads
+ * then cost no device I/O and writes are absorbed until a flush;
+ * durability is unchanged, since a flush (fdatasync) covers the whole
+ * file whichever descriptor wrote it.  Returns 0, or ENOTSUP when the
+ * backend has no such cache (everything is then uncached as before), or
+ * an errno value, logged. */
+int vdo_io_enable_data_cache (struct vdo_io *io);
 
 /* The common part, embedded first in each backend's own structure.
  * Callers use the accessor functions instead. */

@@ -138,6 +138,11 @@ vdo_load (const char *path, const struct vdo_options *options,
   vdo->geometry = *vdo_volume_get_geometry (vdo->volume);
   vdo->states = *vdo_volume_get_states (vdo->volume);
   vdo->device.io = vdo_volume_get_io (vdo->volume);
+  if (options->data_cache) {
+    r = vdo_io_enable_data_cache (vdo->device.io);
+    if (r != 0 && r != ENOTSUP)
+      goto fail;
+  }
   vdo->device.bio_offset = vdo->geometry.bio_offset;
   r = check_options (vdo);
   if (r != VDO_SUCCESS)

@@ -41,6 +41,9 @@ enum vdo_write_policy {
 struct vdo_options {
   size_t cache_pages;           /* block map cache; 0: 32768 (128 MiB) */
   enum vdo_write_policy write_policy;
+  /* User data through the kernel's page cache (vdo_io_enable_data_cache);
+   * metadata is O_DIRECT either way. */
+  bool data_cache;
   unsigned logical_zones;       /* 0: 1 */
   unsigned physical_zones;      /* 0: 1 */
   bool read_only;               /* serve read-only, write nothing */

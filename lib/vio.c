@@ -34,15 +34,16 @@ preflush_done (struct vdo_io_request *request, int result)
   vdo_io_submit_one (vio->device->io, request);
 }
 
-void
-vdo_submit_vio (struct vdo_vio *vio, const struct vdo_block_device *device,
-                enum vdo_io_op op, physical_block_number_t pbn,
-                block_count_t count, void *buffer, bool preflush, bool fua,
-                vdo_action_fn callback, struct vdo_work_queue *queue,
-                void *parent)
+static void
+submit_vio (struct vdo_vio *vio, const struct vdo_block_device *device,
+            enum vdo_io_op op, physical_block_number_t pbn,
+            block_count_t count, void *buffer, bool preflush, bool fua,
+            vdo_action_fn callback, struct vdo_work_queue *queue,
+            void *parent, bool cached)
 {
   struct vdo_io_request *request = &vio->request;
 
+  request->cached = cached;
   vdo_prepare_completion (&vio->completion, callback, queue, parent);
   vio->device = device;
   vio->preflush = preflush && op == VDO_IO_WRITE;
@@ -65,6 +66,27 @@ vdo_submit_vio (struct vdo_vio *vio, const struct vdo_block_device *device,
 }
 
 void
+vdo_submit_vio (struct vdo_vio *vio, const struct vdo_block_device *device,
+                enum vdo_io_op op, physical_block_number_t pbn,
+                block_count_t count, void *buffer, bool preflush, bool fua,
+                vdo_action_fn callback, struct vdo_work_queue *queue,
+                void *parent)
+{
+  submit_vio (vio, device, op, pbn, count, buffer, preflush, fua, callback,
+              queue, parent, false);
+}
+
+void
+vdo_submit_data_vio (struct vdo_vio *vio, const struct vdo_block_device *device,
+                     enum vdo_io_op op, physical_block_number_t pbn,
+                     void *buffer, vdo_action_fn callback,
+                     struct vdo_work_queue *queue, void *parent)
+{
+  submit_vio (vio, device, op, pbn, 1, buffer, false, false, callback, queue,
+              parent, true);
+}
+
+void
 vdo_submit_flush (struct vdo_vio *vio, const struct vdo_block_device *device,
                   vdo_action_fn callback, struct vdo_work_queue *queue,
                   void *parent)
@@ -74,6 +96,7 @@ vdo_submit_flush (struct vdo_vio *vio, const struct vdo_block_device *device,
   vdo_prepare_completion (&vio->completion, callback, queue, parent);
   vio->device = device;
   vio->preflush = false;
+  request->cached = false;
   request->op = VDO_IO_FLUSH;
   request->block = 0;
   request->count = 0;

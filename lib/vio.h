@@ -40,6 +40,14 @@ void vdo_submit_vio (struct vdo_vio *vio, const struct vdo_block_device *device,
                      bool fua, vdo_action_fn callback,
                      struct vdo_work_queue *queue, void *parent);
 
+/* One block of user data (a data_vio's read or write), which may go
+ * through the device's data cache (vdo_io_enable_data_cache). */
+void vdo_submit_data_vio (struct vdo_vio *vio,
+                          const struct vdo_block_device *device,
+                          enum vdo_io_op op, physical_block_number_t pbn,
+                          void *buffer, vdo_action_fn callback,
+                          struct vdo_work_queue *queue, void *parent);
+
 /* Flush the device, then run CALLBACK on QUEUE. */
 void vdo_submit_flush (struct vdo_vio *vio, const struct vdo_block_device *device,
                        vdo_action_fn callback, struct vdo_work_queue *queue,

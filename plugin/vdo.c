@@ -28,6 +28,8 @@ static char *disk;
  * cache does, and what NBD clients expect of one. */
 static struct vdo_options options = {
   .write_policy = VDO_WRITE_POLICY_ASYNC,
+  /* As nbdkit's file plugin and QEMU's default cache mode do. */
+  .data_cache = true,
 };
 static struct vdo *vdo;
 
@@ -141,6 +143,13 @@ vdo_plugin_config (const char *key, const char *value)
       return -1;
     }
   }
+  else if (strcmp (key, "data-cache") == 0) {
+    int r = nbdkit_parse_bool (value);
+
+    if (r == -1)
+      return -1;
+    options.data_cache = r;
+  }
   else if (strcmp (key, "inject-error") == 0) {
     if (parse_inject_error (value) == -1)
       return -1;
@@ -175,6 +184,7 @@ vdo_plugin_config_complete (void)
   "logical-threads=<N>    Logical zones (default 1).\n" \
   "physical-threads=<N>   Physical zones (default 1).\n" \
   "readonly=true          Serve read-only and write nothing.\n" \
+  "data-cache=false       User data bypasses the page cache (O_DIRECT).\n" \
   "write-policy=async|sync  Acknowledge writes before a flush makes them\n" \
   "                       durable (async, default), or once durable."
 
@@ -182,7 +192,7 @@ static void
 vdo_plugin_dump_plugin (void)
 {
   printf ("vdo_options=disk,cache,logical-threads,physical-threads,readonly,"
-          "write-policy\n");
+          "write-policy,data-cache\n");
   printf ("vdo_default_cache=128M\n");
 }
 

@@ -54,6 +54,12 @@ echo "ok: written and read back in one session; saved CLEAN"
 nbdkit_vdo -U - disk="$img" --run "nbdsh -u \"\$uri\" -c 'h.set_strict_mode(0)' -c 'exec(open(\"$check_script\").read())'"
 echo "ok: read back after a restart"
 
+# User data written through the page cache reads back with it bypassed
+# (O_DIRECT), and data written that way reads back through the cache.
+nbdkit_vdo -U - disk="$img" data-cache=false --run "nbdsh -u \"\$uri\" -c 'h.set_strict_mode(0)' -c 'exec(open(\"$check_script\").read())' -c 'exec(open(\"$write_script\").read())'"
+nbdkit_vdo -U - disk="$img" --run "nbdsh -u \"\$uri\" -c 'h.set_strict_mode(0)' -c 'exec(open(\"$check_script\").read())'"
+echo "ok: the same data with data-cache=false, both ways"
+
 # Holes: unwritten ranges are holes; the zero write is zero, not data.
 nbdkit_vdo -r -U - disk="$img" readonly=true --run 'nbdinfo --map "$uri"' > "$tmpdir/map"
 cat "$tmpdir/map"
