@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -636,6 +637,73 @@ START_TEST (test_async_batch)
 }
 END_TEST
 
+/* With the data cache on, requests marked cached go through the page
+ * cache and the rest do not: each must see what the other wrote, and a
+ * flush must cover both. */
+static void
+cached_round_trip (struct vdo_io *io, uint8_t *buf, bool write_cached,
+                   uint64_t tag)
+{
+  struct tracked t;
+  int i;
+
+  for (i = 0; i < 16; i++) {
+    fill_block (buf, tag + i);
+    track (&t, VDO_IO_WRITE, i * 3, 1, buf);
+    t.request.cached = write_cached;
+    ck_assert_int_eq (run_one (io, &t), 0);
+  }
+  for (i = 0; i < 16; i++) {
+    memset (buf, 0, BLOCK);
+    track (&t, VDO_IO_READ, i * 3, 1, buf);
+    t.request.cached = !write_cached;
+    ck_assert_int_eq (run_one (io, &t), 0);
+    ck_assert_msg (block_matches (buf, tag + i), "block %d: a %s write was"
+                   " not seen", i * 3, write_cached ? "cached" : "direct");
+  }
+  track (&t, VDO_IO_FLUSH, 0, 0, NULL);
+  ck_assert_int_eq (run_one (io, &t), 0);
+}
+
+/* Whether block BLOCK of PATH is in the page cache. */
+static bool
+block_cached (const char *path, uint64_t block)
+{
+  int fd = open (path, O_RDONLY);
+  unsigned char resident = 0;
+  void *map;
+
+  ck_assert_int_ge (fd, 0);
+  map = mmap (NULL, BLOCK, PROT_READ, MAP_SHARED, fd, block * BLOCK);
+  ck_assert (map != MAP_FAILED);
+  ck_assert_int_eq (mincore (map, BLOCK, &resident), 0);
+  munmap (map, BLOCK);
+  close (fd);
+  return resident & 1;
+}
+
+START_TEST (test_data_cache)
+{
+  char path[PATH_MAX];
+  uint8_t *buf = vdo_io_alloc_buffer (BLOCK);
+  struct vdo_io *io;
+
+  make_file (path, "data-cache", 64 * BLOCK);
+  io = open_ok (path, 0);
+  ck_assert (vdo_io_is_direct (io));
+  ck_assert_int_eq (vdo_io_enable_data_cache (io), 0);
+  ck_assert_int_eq (vdo_io_start (io, 4), 0);
+  cached_round_trip (io, buf, true, 100);
+  /* The cached writes really went through the page cache. */
+  ck_assert (block_cached (path, 3));
+  cached_round_trip (io, buf, false, 200);
+  /* Cached again over what the direct writes left, then read direct. */
+  cached_round_trip (io, buf, true, 300);
+  vdo_io_close (io);
+  vdo_io_free_buffer (buf);
+}
+END_TEST
+
 START_TEST (test_async_iovec)
 {
   char path[PATH_MAX];
@@ -1115,6 +1183,7 @@ io_suite (void)
   tcase_add_test (tc, test_zero_range);
   tcase_add_test (tc, test_read_past_end);
   tcase_add_test (tc, test_async_batch);
+  tcase_add_test (tc, test_data_cache);
   tcase_add_test (tc, test_async_iovec);
   tcase_add_test (tc, test_submit_before_start);
   tcase_add_test (tc, test_flush_ordering);
