@@ -101,8 +101,8 @@ untrack_write (struct data_vio *dv)
  * flush needs that for durability; page-at-a-time discards and extents,
  * which read leaf pages without taking LBN locks, to see those writes'
  * mappings. */
-static void
-wait_for_acknowledged_writes (struct vdo *vdo)
+void
+vdo_wait_for_acknowledged_writes (struct vdo *vdo)
 {
   uint64_t closing;
 
@@ -289,7 +289,7 @@ vdo_flush (struct vdo *vdo)
   /* Once their journal entries are durable (written with FUA after a
    * flush), so are the writes.  One that failed after it was
    * acknowledged, as when the volume went read-only, fails the flush. */
-  wait_for_acknowledged_writes (vdo);
+  vdo_wait_for_acknowledged_writes (vdo);
   result = async_write_error (vdo);
   if (result != VDO_SUCCESS)
     return vdo_status_to_errno (result);
@@ -414,7 +414,7 @@ vdo_discard (struct vdo *vdo, uint32_t count, uint64_t offset, bool unmap)
     /* An earlier write that failed after its acknowledgement may still
      * be in the journal, its mapping never applied: the leaf pages would
      * not show it, and recovery would bring it back over this discard. */
-    wait_for_acknowledged_writes (vdo);
+    vdo_wait_for_acknowledged_writes (vdo);
     r = vdo_status_to_errno (async_write_error (vdo));
   }
   if (r != 0)
@@ -506,7 +506,7 @@ vdo_extents (struct vdo *vdo, uint32_t count, uint64_t offset,
   r = check_range (vdo, count, offset);
   if (r != 0 || count == 0)
     return r;
-  wait_for_acknowledged_writes (vdo);
+  vdo_wait_for_acknowledged_writes (vdo);
   first = offset / VDO_BLOCK_SIZE;
   end = (offset + count + VDO_BLOCK_SIZE - 1) / VDO_BLOCK_SIZE;
   r = for_each_leaf (vdo, first, end, extents_of_leaf, &walk);

@@ -78,6 +78,11 @@ struct vdo {
   int async_write_error;                /* fails every later flush */
 };
 
+/* Wait until every write acknowledged before the call has finished
+ * (request.c).  Stopping needs it too: acknowledged writes may still be
+ * moving through the zones after their requests returned. */
+void vdo_wait_for_acknowledged_writes (struct vdo *vdo);
+
 /* Map a libvdo status to the errno a client sees. */
 int vdo_status_to_errno (int status);
 

@@ -505,6 +505,7 @@ vdo_stop (struct vdo *vdo)
 
   if (!vdo->started)
     return VDO_SUCCESS;
+  vdo_wait_for_acknowledged_writes (vdo);
   if (!vdo_is_serving_read_only (vdo)) {
     r = save_clean (vdo);
     if (r != VDO_SUCCESS)
@@ -525,6 +526,9 @@ vdo_free (struct vdo *vdo)
 
   if (vdo == NULL)
     return;
+  /* Nothing may free what acknowledged writes still use. */
+  if (vdo->started_io)
+    vdo_wait_for_acknowledged_writes (vdo);
   /* I/O in flight finishes onto the queues, so drain it while they run;
    * then stop the queues (running what is left, which may issue a last
    * I/O), and drain again: nothing may run while the components go. */
