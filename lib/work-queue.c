@@ -108,20 +108,10 @@ run_queue (void *arg)
  * and finds the queue idle runs the work itself instead of waking the
  * queue's thread.  Called with the lock held and C just queued; returns
  * with the lock released. */
-/* Queues a borrowing thread has reserved (running set, so nobody else
- * runs them) while it ran another: work handed on from one zone to the
- * next then continues on the same thread, after the current batch,
- * never nested inside it. */
-enum { MAX_RESERVED = 16 };
-static __thread bool borrowing;
-static __thread struct vdo_work_queue *reserved[MAX_RESERVED];
-static __thread unsigned reserved_count;
-
-/* Run Q as a borrower: called with the lock held and q->running set;
- * returns with the lock released. */
 static void
-run_borrowed (struct vdo_work_queue *q)
+borrow_queue (struct vdo_work_queue *q)
 {
+  q->running = true;
   current_queue = q;
   run_batches (q, BORROW_LIMIT);
   current_queue = NULL;
@@ -130,25 +120,6 @@ run_borrowed (struct vdo_work_queue *q)
   if (q->head != NULL || q->stopping)
     pthread_cond_signal (&q->wake);
   pthread_mutex_unlock (&q->lock);
-}
-
-static void
-borrow_queue (struct vdo_work_queue *q)
-{
-  unsigned i;
-
-  q->running = true;
-  borrowing = true;
-  run_borrowed (q);
-  /* Reserved queues may reserve more; run them in order. */
-  for (i = 0; i < reserved_count; i++) {
-    struct vdo_work_queue *next = reserved[i];
-
-    pthread_mutex_lock (&next->lock);
-    run_borrowed (next);
-  }
-  reserved_count = 0;
-  borrowing = false;
 }
 
 int
@@ -224,17 +195,10 @@ vdo_enqueue_completion (struct vdo_completion *c)
     pthread_mutex_unlock (&q->lock);
     return;
   }
-  if (q->allow_borrowing && q->started && !q->stopping) {
-    if (current_queue == NULL) {
-      borrow_queue (q);
-      return;
-    }
-    if (borrowing && reserved_count < MAX_RESERVED) {
-      q->running = true;
-      reserved[reserved_count++] = q;
-      pthread_mutex_unlock (&q->lock);
-      return;
-    }
+  if (q->allow_borrowing && q->started && !q->stopping
+      && current_queue == NULL) {
+    borrow_queue (q);
+    return;
   }
   if (was_empty)
     pthread_cond_signal (&q->wake);

@@ -43,9 +43,7 @@ int vdo_start_work_queue (struct vdo_work_queue *queue);
 void vdo_free_work_queue (struct vdo_work_queue *queue);
 
 /* Let threads that are not queue threads run QUEUE's work in place when
- * they find it idle, instead of waking its thread; work such a thread
- * hands on to another idle borrowable queue it runs next, after the
- * current batch.  Only for queues
+ * they find it idle, instead of waking its thread.  Only for queues
  * whose callbacks never block and are not run while the enqueuer holds
  * a lock they take. */
 void vdo_allow_queue_borrowing (struct vdo_work_queue *queue);
