@@ -45,6 +45,7 @@ vdo_init_physical_zone (struct vdo_physical_zone *zone, unsigned int number,
     1 + ilog2 (data_blocks >= 2 ? data_blocks * 3 / 4 : 1);
   zone->slabs = calloc (slab_count == 0 ? 1 : slab_count, sizeof *zone->slabs);
   zone->buckets = calloc (zone->bucket_count, sizeof *zone->buckets);
+  vdo_init_pbn_lock_table (&zone->pbn_locks);
   if (zone->slabs == NULL || zone->buckets == NULL) {
     vdo_uninit_physical_zone (zone);
     vdo_log_error ("cannot allocate physical zone %u", number);
@@ -65,6 +66,7 @@ void
 vdo_uninit_physical_zone (struct vdo_physical_zone *zone)
 {
   vdo_uninit_slab_scrubber (&zone->scrubber);
+  vdo_uninit_pbn_lock_table (&zone->pbn_locks);
   free (zone->slabs);
   free (zone->buckets);
   zone->slabs = NULL;

@@ -24,6 +24,7 @@
 
 #include "constants.h"
 #include "journal-lock.h"
+#include "pbn-lock.h"
 #include "read-only.h"
 #include "slab-scrubber.h"
 #include "slab-summary.h"
@@ -71,6 +72,9 @@ struct vdo_physical_zone {
   atomic_bool commit_queued;
 
   struct vdo_slab_scrubber scrubber;
+
+  /* Blocks deduplication is sharing (pbn-lock.h). */
+  struct vdo_pbn_lock_table pbn_locks;
 
   /* Load and drain bookkeeping, owned by slab-depot.c. */
   struct vdo_completion zone_action;

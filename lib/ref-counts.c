@@ -193,6 +193,18 @@ change_counter (struct vdo_slab *slab, uint32_t sbn,
     break;
 
   case VDO_DATA_DECREMENT:
+    if (old == 1 && normal) {
+      struct vdo_pbn_lock *pin =
+        vdo_find_pbn_lock (&slab->zone->pbn_locks, slab->origin + sbn);
+
+      /* A sharer verified this block and its increment is coming: keep
+       * the block from being allocated until the pin goes. */
+      if (pin != NULL) {
+        *counter = VDO_PROVISIONAL_REFERENCE_COUNT;
+        pin->holds_provisional = true;
+        return VDO_SUCCESS;
+      }
+    }
     if (old == 1 || old == VDO_PROVISIONAL_REFERENCE_COUNT) {
       *counter = VDO_EMPTY_REFERENCE_COUNT;
       count_allocation (slab, block, -1);

@@ -566,6 +566,34 @@ vdo_release_provisional_block (struct slab_depot *depot,
   return vdo_release_provisional_reference (slab, pbn - slab->origin);
 }
 
+struct vdo_pbn_lock *
+vdo_pin_block (struct slab_depot *depot, physical_block_number_t pbn,
+               bool new_block)
+{
+  struct vdo_slab *slab = slab_of_data_block (depot, pbn);
+
+  if (slab == NULL || slab->status != VDO_SLAB_REBUILT
+      || vdo_slab_is_read_only (slab))
+    return NULL;
+  return vdo_pin_pbn (&slab->zone->pbn_locks, pbn,
+                      vdo_ref_count_at (&slab->counts, pbn - slab->origin),
+                      new_block);
+}
+
+void
+vdo_unpin_block (struct slab_depot *depot, struct vdo_pbn_lock *lock)
+{
+  physical_block_number_t pbn = lock->pbn;
+  struct vdo_slab *slab = slab_of_data_block (depot, pbn);
+
+  if (!vdo_unpin_pbn (&slab->zone->pbn_locks, lock))
+    return;
+  /* Freed under the pin and not shared after all: free it now. */
+  if (vdo_ref_count_at (&slab->counts, pbn - slab->origin)
+      == VDO_PROVISIONAL_REFERENCE_COUNT)
+    vdo_release_provisional_reference (slab, pbn - slab->origin);
+}
+
 static void
 start_update (struct vdo_reference_update *update)
 {

@@ -34,6 +34,7 @@
 
 #include "constants.h"
 #include "journal-lock.h"
+#include "pbn-lock.h"
 #include "read-only.h"
 #include "ref-counts.h"
 #include "slab-journal.h"
@@ -151,6 +152,17 @@ struct vdo_slab_depot_statistics {
 /* Any thread: relaxed atomic reads, exact only when the zones are idle. */
 void vdo_get_slab_depot_statistics (const struct slab_depot *depot,
                                     struct vdo_slab_depot_statistics *stats);
+
+/* Zone queue of PBN: pin a block that deduplication will share
+ * (pbn-lock.h); NEW_BLOCK for a write's own provisional block.  NULL
+ * when it cannot be shared: not a data block of a loaded slab, free,
+ * full, or provisional for someone else. */
+struct vdo_pbn_lock *vdo_pin_block (struct slab_depot *depot,
+                                    physical_block_number_t pbn,
+                                    bool new_block);
+/* Zone queue of the pinned PBN: drop the pin, freeing a block that lost
+ * its last reference while pinned and gained none. */
+void vdo_unpin_block (struct slab_depot *depot, struct vdo_pbn_lock *lock);
 
 /* Zone queue: the in-memory counter of a slab data block (255 for a
  * provisional one).  VDO_OUT_OF_RANGE for other PBNs. */

@@ -179,6 +179,97 @@ START_TEST (test_provisional_release)
 }
 END_TEST
 
+/* --- Pins (pbn-lock.h) --------------------------------------------------- */
+
+struct pin_args {
+  physical_block_number_t pbn;
+  bool new_block;
+  struct vdo_pbn_lock *lock;
+};
+
+static void
+pin_on_zone (void *arg)
+{
+  struct pin_args *a = arg;
+
+  a->lock = vdo_pin_block (sd.depot, a->pbn, a->new_block);
+}
+
+static void
+unpin_on_zone (void *arg)
+{
+  struct pin_args *a = arg;
+
+  vdo_unpin_block (sd.depot, a->lock);
+}
+
+static struct vdo_pbn_lock *
+pin (physical_block_number_t pbn, bool new_block)
+{
+  struct pin_args a = { .pbn = pbn, .new_block = new_block };
+
+  sd_run_on_zone (vdo_physical_zone_of_pbn (sd.depot, pbn), pin_on_zone, &a);
+  return a.lock;
+}
+
+static void
+unpin (struct vdo_pbn_lock *lock)
+{
+  struct pin_args a = { .pbn = lock->pbn, .lock = lock };
+
+  sd_run_on_zone (vdo_physical_zone_of_pbn (sd.depot, a.pbn), unpin_on_zone,
+                  &a);
+}
+
+/* A block losing its last reference while pinned stays allocated until
+ * the pin goes; an increment meanwhile keeps it. */
+START_TEST (test_pin_keeps_block_allocated)
+{
+  physical_block_number_t pbns[3];
+  struct vdo_slab_depot_statistics before, after;
+  struct vdo_pbn_lock *lock;
+
+  sd_format_small_volume ();
+  sd_start_depot (1, VDO_DEPOT_LOAD_NEW);
+  sd_allocate (0, 3, pbns);
+  /* Provisional blocks are only pinned by their own writer. */
+  ck_assert_ptr_null (pin (pbns[0], false));
+  ck_assert_int_eq (sd_update_now (pbns[0], VDO_DATA_INCREMENT), VDO_SUCCESS);
+  ck_assert_int_eq (sd_update_now (pbns[1], VDO_DATA_INCREMENT), VDO_SUCCESS);
+  vdo_get_slab_depot_statistics (sd.depot, &before);
+
+  lock = pin (pbns[0], false);
+  ck_assert_ptr_nonnull (lock);
+  ck_assert_uint_eq (lock->increment_limit, VDO_MAXIMUM_REFERENCE_COUNT - 1);
+  ck_assert_int_eq (sd_update_now (pbns[0], VDO_DATA_DECREMENT), VDO_SUCCESS);
+  ck_assert_uint_eq (sd_count_of (pbns[0]), VDO_PROVISIONAL_REFERENCE_COUNT);
+  vdo_get_slab_depot_statistics (sd.depot, &after);
+  ck_assert_uint_eq (after.free_blocks, before.free_blocks);
+  unpin (lock);
+  ck_assert_uint_eq (sd_count_of (pbns[0]), 0);
+  vdo_get_slab_depot_statistics (sd.depot, &after);
+  ck_assert_uint_eq (after.free_blocks, before.free_blocks + 1);
+
+  /* The sharer's increment lands before the pin goes: it stays. */
+  lock = pin (pbns[1], false);
+  ck_assert_ptr_nonnull (lock);
+  ck_assert_int_eq (sd_update_now (pbns[1], VDO_DATA_DECREMENT), VDO_SUCCESS);
+  ck_assert_int_eq (sd_update_now (pbns[1], VDO_DATA_INCREMENT), VDO_SUCCESS);
+  unpin (lock);
+  ck_assert_uint_eq (sd_count_of (pbns[1]), 1);
+
+  /* The writer's own block, pinned before its increment. */
+  lock = pin (pbns[2], true);
+  ck_assert_ptr_nonnull (lock);
+  ck_assert_int_eq (sd_update_now (pbns[2], VDO_DATA_INCREMENT), VDO_SUCCESS);
+  unpin (lock);
+  ck_assert_uint_eq (sd_count_of (pbns[2]), 1);
+  ck_assert (!vdo_is_read_only (sd.read_only));
+  sd_save_and_stop ();
+  sd_remove_image ();
+}
+END_TEST
+
 /* --- Updates, their journal entries, and a clean reload ------------------ */
 
 /* What one slab's journal should say, entry by entry. */
@@ -563,6 +654,7 @@ slab_depot_suite (void)
   tcase_add_test (tc, test_new_load_writes_default_summary);
   tcase_add_loop_test (tc, test_allocate_until_no_space, 1, 3);
   tcase_add_test (tc, test_provisional_release);
+  tcase_add_test (tc, test_pin_keeps_block_allocated);
   tcase_add_test (tc, test_updates_journaled_and_reloaded);
   tcase_add_test (tc, test_blocking_threshold_reaps);
   tcase_add_test (tc, test_io_error_enters_read_only);

@@ -31,6 +31,7 @@ static Suite *(*const suites[]) (void) = {
   block_map_writeback_suite,
   slab_depot_suite,
   slab_depot_load_suite,
+  pbn_lock_suite,
 };
 
 static void

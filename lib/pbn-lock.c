@@ -1,0 +1,91 @@
+/* nbdkit-vdo: pins on blocks being shared by deduplication. */
+#include <config.h>
+
+#include <stdlib.h>
+
+#include <glib.h>
+
+#include "pbn-lock.h"
+#include "status.h"
+
+int
+vdo_init_pbn_lock_table (struct vdo_pbn_lock_table *table)
+{
+  table->locks = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
+                                        g_free);
+  return VDO_SUCCESS;
+}
+
+void
+vdo_uninit_pbn_lock_table (struct vdo_pbn_lock_table *table)
+{
+  if (table->locks != NULL)
+    g_hash_table_destroy (table->locks);
+  table->locks = NULL;
+}
+
+struct vdo_pbn_lock *
+vdo_find_pbn_lock (const struct vdo_pbn_lock_table *table,
+                   physical_block_number_t pbn)
+{
+  /* Most zones pin nothing most of the time: skip the hash. */
+  if (g_hash_table_size (table->locks) == 0)
+    return NULL;
+  return g_hash_table_lookup (table->locks, &pbn);
+}
+
+struct vdo_pbn_lock *
+vdo_pin_pbn (struct vdo_pbn_lock_table *table, physical_block_number_t pbn,
+             uint8_t count, bool new_block)
+{
+  struct vdo_pbn_lock *lock = vdo_find_pbn_lock (table, pbn);
+  unsigned int limit;
+
+  if (lock != NULL) {
+    lock->holders++;
+    return lock;
+  }
+  if (count == VDO_PROVISIONAL_REFERENCE_COUNT) {
+    /* Only the writer of a new block may pin it before its increment;
+     * any other provisional block is being written with other data. */
+    if (!new_block)
+      return NULL;
+    limit = VDO_MAXIMUM_REFERENCE_COUNT - 1;
+  }
+  else if (count == 0 || count >= VDO_MAXIMUM_REFERENCE_COUNT)
+    return NULL;
+  else
+    limit = VDO_MAXIMUM_REFERENCE_COUNT - count;
+
+  lock = g_new0 (struct vdo_pbn_lock, 1);
+  lock->pbn = pbn;
+  lock->holders = 1;
+  lock->increment_limit = limit;
+  atomic_init (&lock->increments_claimed, 0);
+  g_hash_table_insert (table->locks, &lock->pbn, lock);
+  return lock;
+}
+
+bool
+vdo_unpin_pbn (struct vdo_pbn_lock_table *table, struct vdo_pbn_lock *lock)
+{
+  bool free_block;
+
+  if (--lock->holders > 0)
+    return false;
+  free_block = lock->holds_provisional;
+  g_hash_table_remove (table->locks, &lock->pbn);
+  return free_block;
+}
+
+bool
+vdo_claim_pbn_increment (struct vdo_pbn_lock *lock)
+{
+  unsigned int claimed = atomic_load (&lock->increments_claimed);
+
+  while (claimed < lock->increment_limit)
+    if (atomic_compare_exchange_weak (&lock->increments_claimed, &claimed,
+                                      claimed + 1))
+      return true;
+  return false;
+}
