@@ -163,18 +163,29 @@ START_TEST (test_insert_all_found)
 }
 END_TEST
 
-/* Absent names rarely get candidates, even with the index full. */
+/* Absent names rarely get candidates, even with the index full: the
+ * 0.25 GB dense geometry scaled down (64 chapters of 1024 records), and
+ * with the real chapter counts, so the real tag widths (13 bits dense,
+ * 12 bits and a hook bit sparse) with fewer records per chapter. */
+static const struct vdo_volume_index_config fp_configs[] = {
+  { SMALL_CHAPTERS, SMALL_CHAPTERS, 0, SMALL_RPC },
+  { 1024, 1024, 0, 64 },
+  { 10240, 512, 32, 16 },
+};
+
 START_TEST (test_false_positive_rate)
 {
+  const struct vdo_volume_index_config *fc = &fp_configs[_i];
   struct vdo_volume_index *index
-    = make_index (SMALL_CHAPTERS, SMALL_CHAPTERS, 0, SMALL_RPC);
+    = make_index (fc->chapters, fc->dense_chapters, fc->sample_rate,
+                  fc->records_per_chapter);
   struct vdo_chunk_name name;
   uint64_t s = 2;
   unsigned int c, i, hits = 0;
 
-  for (c = 0; c < SMALL_CHAPTERS; c++) {
+  for (c = 0; c < fc->chapters; c++) {
     vdo_volume_index_set_open_chapter (index, c);
-    for (i = 0; i < SMALL_RPC; i++) {
+    for (i = 0; i < fc->records_per_chapter; i++) {
       random_name (&s, &name);
       put_ok (index, &name, c, VDO_NO_CHAPTER);
     }
@@ -805,7 +816,8 @@ volume_index_suite (void)
 
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_insert_all_found);
-  tcase_add_test (tc, test_false_positive_rate);
+  tcase_add_loop_test (tc, test_false_positive_rate, 0,
+                       sizeof fp_configs / sizeof fp_configs[0]);
   tcase_add_test (tc, test_newest_first);
   tcase_add_test (tc, test_window_expiry);
   tcase_add_test (tc, test_window_run_far_steps);
