@@ -32,6 +32,7 @@ static Suite *(*const suites[]) (void) = {
   slab_depot_suite,
   slab_depot_load_suite,
   pbn_lock_suite,
+  volume_index_suite,
 };
 
 static void
