@@ -12,6 +12,7 @@ static Suite *(*const suites[]) (void) = {
   work_queue_suite,
   geometry_suite,
   index_geometry_suite,
+  index_format_suite,
   volume_layout_suite,
   block_map_format_suite,
   compressed_block_format_suite,
