@@ -41,7 +41,8 @@ void vdo_murmurhash3_128 (const void *data, size_t len, uint32_t seed,
 void vdo_compute_chunk_name (const uint8_t block[VDO_BLOCK_SIZE],
                              struct vdo_chunk_name *name);
 
-/* The hash zone of a name, as dm-vdo picks it: (byte 0 * zones) >> 8. */
+/* The hash zone of a name, as dm-vdo picks it: (byte 0 * zones) >> 8,
+ * so always below ZONE_COUNT (for a ZONE_COUNT of at least 1). */
 unsigned int vdo_hash_zone_of_name (const struct vdo_chunk_name *name,
                                     unsigned int zone_count);
 
@@ -56,7 +57,9 @@ void vdo_encode_advice (const struct vdo_advice *advice,
                         uint8_t record[VDO_ADVICE_SIZE]);
 
 /* Decode a record as dm-vdo does: false for another version, state 0
- * or PBN 0; the caller still checks the PBN lies in a slab. */
+ * or PBN 0, leaving *ADVICE untouched; bytes 10-15 are ignored and a
+ * state above 15 is accepted (as in dm-vdo).  The caller still checks
+ * the PBN lies in a slab. */
 bool vdo_decode_advice (const uint8_t record[VDO_ADVICE_SIZE],
                         struct vdo_advice *advice);
 

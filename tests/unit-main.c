@@ -21,6 +21,7 @@ static Suite *(*const suites[]) (void) = {
   slab_journal_format_suite,
   ref_counts_format_suite,
   slab_summary_format_suite,
+  dedupe_format_suite,
   io_suite,
   io_simulator_suite,
   volume_validation_suite,

@@ -19,6 +19,7 @@ Suite *recovery_journal_format_suite (void);
 Suite *slab_journal_format_suite (void);
 Suite *ref_counts_format_suite (void);
 Suite *slab_summary_format_suite (void);
+Suite *dedupe_format_suite (void);
 Suite *io_suite (void);
 Suite *io_simulator_suite (void);
 Suite *volume_validation_suite (void);
