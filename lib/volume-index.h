@@ -7,7 +7,7 @@
  * An entry is a tag (name bits not used to pick buckets) and the
  * chapter's virtual chapter number (VCN) modulo 2^chapter_bits; each
  * name has two candidate buckets and goes to the less full one.  An
- * entry costs about 3 bytes (dense) or 4 bytes (sparse), so a table
+ * entry costs about 3.4 bytes (dense) or 4 bytes (sparse), so a table
  * sized for UDS's record count fits UDS's memory setting (uds-index.md
  * 6.2: 3.25 bytes per record).
  *
@@ -56,8 +56,9 @@ uint64_t vdo_volume_index_memory_bytes
   (const struct vdo_volume_index_config *config);
 
 /* An empty index whose open chapter is VCN 0.  The table's memory is
- * zeroed lazily (calloc), so RSS grows as it fills.  ENOMEM (logged) or
- * UDS_INVALID_ARGUMENT for a config out of range. */
+ * an anonymous mapping the kernel zeroes lazily, so RSS grows as it
+ * fills.  ENOMEM (logged) or UDS_INVALID_ARGUMENT (logged) for a config
+ * out of range; vdo_volume_index_memory_bytes returns 0 for those. */
 int vdo_make_volume_index (const struct vdo_volume_index_config *config,
                            struct vdo_volume_index **index_ret);
 void vdo_free_volume_index (struct vdo_volume_index *index);
@@ -69,7 +70,9 @@ void vdo_volume_index_set_open_chapter (struct vdo_volume_index *index,
 uint64_t vdo_volume_index_open_chapter (const struct vdo_volume_index *index);
 
 /* Live chapters whose entries match NAME's tag in its buckets, newest
- * first, at most MAX of them; returns how many. */
+ * first and each once, at most MAX of them; returns how many.  Changes
+ * nothing (expired entries are skipped, not purged).  At most 42
+ * candidates exist, but in practice one or two. */
 unsigned int vdo_volume_index_lookup (const struct vdo_volume_index *index,
                                       const struct vdo_chunk_name *name,
                                       uint64_t *vcns, unsigned int max);
@@ -78,8 +81,10 @@ unsigned int vdo_volume_index_lookup (const struct vdo_volume_index *index,
  * one, or an older live one while rebuilding).  If FROM_VCN is live and
  * an entry with NAME's tag and FROM_VCN exists (the caller found NAME's
  * record in that chapter), that entry is moved; otherwise an entry is
- * added.  An entry with NAME's tag and a chapter newer than VCN is left
- * alone and nothing is added (a rebuild replaying old chapters).
+ * added.  An entry with NAME's tag and a chapter newer than VCN, or VCN
+ * itself, is left alone and nothing is added (a rebuild replaying old
+ * chapters; a lookup already yields VCN).  A non-hook name of a sparse
+ * index with VCN older than the dense chapters adds nothing either.
  * Returns VDO_SUCCESS, or UDS_INVALID_ARGUMENT for a VCN outside the
  * window. */
 /* FROM_VCN for "no earlier chapter". */
@@ -118,14 +123,16 @@ bool vdo_volume_index_page_is_empty (const struct vdo_volume_index *index,
 void vdo_volume_index_encode_state (const struct vdo_volume_index *index,
                                     uint8_t state[VDO_VOLUME_INDEX_STATE_SIZE]);
 /* Restore into an index made with the same config: first the state
- * (UDS_CORRUPT_DATA, logged, if it is malformed or from another config),
- * then each saved page with vdo_volume_index_restore_page. */
+ * (UDS_CORRUPT_DATA, logged, if it is malformed or from another config;
+ * on success the table is cleared), then each saved page with
+ * vdo_volume_index_restore_page. */
 int vdo_volume_index_decode_state (struct vdo_volume_index *index,
                                    const uint8_t state[VDO_VOLUME_INDEX_STATE_SIZE]);
 void vdo_volume_index_restore_page (struct vdo_volume_index *index,
                                     uint64_t n, const uint8_t *page);
 /* After the pages are in: recount entries and check every bucket is
- * well formed; UDS_CORRUPT_DATA, logged, if not. */
+ * well formed and the count matches the state's; UDS_CORRUPT_DATA,
+ * logged, if not, and the index is left empty at open chapter 0. */
 int vdo_volume_index_finish_restore (struct vdo_volume_index *index);
 
 #endif /* VDO_VOLUME_INDEX_H */

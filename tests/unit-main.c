@@ -33,6 +33,7 @@ static Suite *(*const suites[]) (void) = {
   block_map_writeback_suite,
   slab_depot_suite,
   slab_depot_load_suite,
+  volume_index_suite,
 };
 
 static void

@@ -31,5 +31,6 @@ Suite *journal_parser_suite (void);
 Suite *repair_restart_suite (void);
 Suite *slab_depot_suite (void);
 Suite *slab_depot_load_suite (void);
+Suite *volume_index_suite (void);
 
 #endif /* VDO_UNIT_SUITES_H */
