@@ -77,6 +77,7 @@ struct index_rebuild {
   uint64_t next_vcn, newest_vcn;
   bool any_found;
   uint8_t *buffer;              /* blocks_per_chapter */
+  bool *valid;                  /* which of them are good */
   struct vdo_completion step;
   struct index_io read;
   struct timespec started;

@@ -991,6 +991,7 @@ free_index_memory (struct vdo_dedupe_index *index)
   for (i = 0; i < VDO_INDEX_SPARSE_CACHE_CHAPTERS; i++)
     vdo_io_free_buffer (index->sparse_cache[i].blocks);
   vdo_io_free_buffer (index->rebuild.buffer);
+  free (index->rebuild.valid);
   pthread_mutex_destroy (&index->stats_lock);
   free (index);
 }

@@ -11,6 +11,7 @@
 #include <config.h>
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dedupe-index-internal.h"
@@ -94,34 +95,43 @@ replay_done (struct vdo_dedupe_index *index)
   uint32_t physical = (uint32_t) (vcn % index->chapters);
   uint32_t *prefixes = vdo_index_chapter_prefixes (index, physical);
   bool sparse = vdo_index_chapter_is_sparse (index, vcn);
-  uint32_t b, i, valid_blocks = 0, previous = 0;
+  uint32_t bpc = index->layout.blocks_per_chapter;
+  uint32_t b, i, valid_blocks = 0, next = UINT32_MAX;
+  bool *valid = rebuild->valid;
 
-  for (b = 0; b < index->layout.blocks_per_chapter; b++) {
+  for (b = 0; b < bpc; b++) {
     const uint8_t *block = rebuild->buffer + (size_t) b * VDO_BLOCK_SIZE;
     uint32_t count;
 
-    /* Prefixes must not decrease: a bad block takes its predecessor's,
-     * and is never found holding anything. */
-    if (!vdo_index_block_is_valid (index, block, vcn, b)) {
-      prefixes[b] = previous;
+    valid[b] = vdo_index_block_is_valid (index, block, vcn, b);
+    if (!valid[b]) {
       rebuild->blocks_skipped++;
       continue;
     }
     valid_blocks++;
     count = vdo_record_block_count (block);
+    prefixes[b] = count > 0
+                  ? vdo_chunk_name_prefix ((const struct vdo_chunk_name *)
+                                           vdo_record_block_record (block, 0))
+                  : UINT32_MAX;
     for (i = 0; i < count; i++) {
       const struct vdo_chunk_name *name =
         (const struct vdo_chunk_name *) vdo_record_block_record (block, i);
 
-      if (i == 0)
-        previous = vdo_chunk_name_prefix (name);
       /* Old chapters of a sparse index keep only their hooks. */
       if (sparse && !vdo_chunk_name_is_hook (name, index->sample_rate))
         continue;
       vdo_volume_index_put (index->volume_index, name, vcn, VDO_NO_CHAPTER);
       rebuild->records_replayed++;
     }
-    prefixes[b] = count > 0 ? previous : UINT32_MAX;
+  }
+  /* A bad block takes the next good block's prefix: prefixes stay in
+   * order and names of the good block before it still map there. */
+  for (b = bpc; b-- > 0;) {
+    if (valid[b])
+      next = prefixes[b];
+    else
+      prefixes[b] = next;
   }
   if (valid_blocks > 0) {
     index->chapter_vcns[physical] = vcn;
@@ -200,7 +210,9 @@ vdo_launch_index_rebuild (struct vdo_dedupe_index *index)
   clock_gettime (CLOCK_MONOTONIC, &rebuild->started);
   rebuild->buffer = vdo_io_alloc_buffer ((size_t) index->layout
                                          .blocks_per_chapter * VDO_BLOCK_SIZE);
-  if (!rebuild->buffer) {
+  rebuild->valid = calloc (index->layout.blocks_per_chapter,
+                           sizeof *rebuild->valid);
+  if (!rebuild->buffer || !rebuild->valid) {
     vdo_log_error ("dedupe index: no memory to rebuild; starting empty");
     finish_rebuild (index);
     return;

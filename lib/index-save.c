@@ -90,8 +90,14 @@ super_block_mismatch (const struct vdo_dedupe_index *index,
   describe_super (index, &expected);
   if (found.nonce != expected.nonce)
     return "the super block belongs to another volume";
-  expected.instance_nonce = found.instance_nonce;
-  if (memcmp (&found, &expected, sizeof found) != 0)
+  if (found.mem != expected.mem || found.sparse != expected.sparse
+      || found.records_per_chapter != expected.records_per_chapter
+      || found.chapters != expected.chapters
+      || found.dense_chapters != expected.dense_chapters
+      || found.blocks_per_chapter != expected.blocks_per_chapter
+      || found.volume_index_pages != expected.volume_index_pages
+      || found.save_slot_blocks != expected.save_slot_blocks
+      || found.total_blocks != expected.total_blocks)
     return "the super block describes another configuration";
   *instance_nonce = found.instance_nonce;
   return NULL;

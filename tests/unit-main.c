@@ -14,6 +14,7 @@ static Suite *(*const suites[]) (void) = {
   index_geometry_suite,
   index_format_suite,
   open_chapter_suite,
+  dedupe_index_suite,
   volume_layout_suite,
   block_map_format_suite,
   compressed_block_format_suite,

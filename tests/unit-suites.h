@@ -12,6 +12,7 @@ Suite *geometry_suite (void);
 Suite *index_geometry_suite (void);
 Suite *index_format_suite (void);
 Suite *open_chapter_suite (void);
+Suite *dedupe_index_suite (void);
 Suite *volume_layout_suite (void);
 Suite *block_map_format_suite (void);
 Suite *compressed_block_format_suite (void);
