@@ -11,4 +11,8 @@
 
 uint32_t vdo_crc32 (const uint8_t *buf, size_t len);
 
+/* The CRC of a longer buffer from that of its start: for A then B,
+ * vdo_crc32_extend (vdo_crc32 (A), B) == vdo_crc32 (A B). */
+uint32_t vdo_crc32_extend (uint32_t crc, const uint8_t *buf, size_t len);
+
 #endif /* VDO_CHECKSUM_H */

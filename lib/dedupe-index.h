@@ -80,8 +80,16 @@ struct vdo_dedupe_index_config {
   nonce_t nonce;                /* the VDO nonce */
   /* The VDO is NEW: ignore whatever the region holds. */
   bool create;
-  /* Serve lookups but never write the region. */
+  /* Serve lookups but never write the region.  A full chapter then
+   * stays in memory only until the next one replaces it. */
   bool read_only;
+
+  /* For tests only; 0 takes the value from the geometry.  Small
+   * chapters let tests close, wrap and rebuild chapters with few names;
+   * the layout (and the region size it needs) shrinks with them. */
+  uint32_t test_records_per_chapter;
+  uint32_t test_chapters_per_volume;
+  uint32_t test_dense_chapters;         /* sparse only */
 };
 
 struct vdo_dedupe_index_stats {
@@ -98,6 +106,12 @@ struct vdo_dedupe_index_stats {
 };
 
 struct vdo_dedupe_index;
+
+/* The blocks an index for CONFIG needs in its region (only mem, sparse
+ * and the test fields are used).  VDO_BAD_INDEX_CONFIG, logged, for an
+ * unsupported configuration. */
+int vdo_dedupe_index_region_blocks (const struct vdo_dedupe_index_config *config,
+                                    block_count_t *blocks);
 
 /* Validate the config against the region (everything must fit in
  * region_blocks, or VDO_BAD_INDEX_CONFIG, logged), allocate memory, and

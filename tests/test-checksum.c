@@ -49,6 +49,20 @@ START_TEST (test_matches_bitwise)
 }
 END_TEST
 
+START_TEST (test_extend_continues)
+{
+  uint8_t buf[1000];
+  size_t i;
+
+  for (i = 0; i < sizeof buf; i++)
+    buf[i] = (uint8_t) (i * 77 + 3);
+  for (i = 0; i <= sizeof buf; i += 111)
+    ck_assert_uint_eq (vdo_crc32_extend (vdo_crc32 (buf, i), buf + i,
+                                         sizeof buf - i),
+                       bitwise_crc (buf, sizeof buf));
+}
+END_TEST
+
 Suite *
 checksum_suite (void)
 {
@@ -58,6 +72,7 @@ checksum_suite (void)
   tcase_add_test (tc, test_check_value);
   tcase_add_test (tc, test_empty_input);
   tcase_add_test (tc, test_matches_bitwise);
+  tcase_add_test (tc, test_extend_continues);
   suite_add_tcase (s, tc);
   return s;
 }
