@@ -21,9 +21,10 @@
 #include "volume-index.h"
 #include "work-queue.h"
 
-/* Recently read record blocks, and whole sparse chapters (uds-index.md
- * 5.9: UDS caches 7). */
-#define VDO_INDEX_BLOCK_CACHE_SLOTS 256
+/* Recently read record blocks (8 MiB: four chapters of the default
+ * geometry, near UDS's page cache of 14.7 MB for it), and whole sparse
+ * chapters (uds-index.md 5.9: UDS caches 7). */
+#define VDO_INDEX_BLOCK_CACHE_SLOTS 2048
 #define VDO_INDEX_SPARSE_CACHE_CHAPTERS 7
 
 /* One asynchronous read (or write) whose completion continues on the
@@ -110,7 +111,7 @@ struct vdo_dedupe_index {
 
   /* Requests waiting for a free cache slot, or for room in the open
    * chapter while the previous one is still being written. */
-  struct vdo_index_request *slot_waiters;
+  struct vdo_index_request *slot_waiters, *slot_waiters_tail;  /* FIFO */
   struct vdo_index_request *stalled;
 
   struct vdo_work_queue *queue;

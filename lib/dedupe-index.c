@@ -279,6 +279,47 @@ choose_block_victim (struct vdo_dedupe_index *index)
   return victim;
 }
 
+/* Requests waiting for a cache slot queue in arrival order. */
+static void
+wait_for_slot (struct vdo_dedupe_index *index,
+               struct vdo_index_request *request)
+{
+  request->next = NULL;
+  if (index->slot_waiters_tail != NULL)
+    index->slot_waiters_tail->next = request;
+  else
+    index->slot_waiters = request;
+  index->slot_waiters_tail = request;
+}
+
+/* A read finished, so a slot may be free: restart waiting requests,
+ * oldest first, while a block slot is, and leave the rest queued.
+ * Restarting (or even walking) every waiter on every completion costs
+ * work per waiter for each slot freed, which under a deep queue of
+ * reads starves the index thread.  Each waiter present on entry is
+ * restarted at most once, since one may queue again.  (A request
+ * waiting for a sparse chapter slot restarts at the next completion
+ * that finds a block slot free: block reads are then in flight, or
+ * every block slot is free.) */
+static void
+restart_slot_waiters (struct vdo_dedupe_index *index)
+{
+  struct vdo_index_request *last = index->slot_waiters_tail;
+
+  while (index->slot_waiters != NULL && choose_block_victim (index) != NULL) {
+    struct vdo_index_request *request = index->slot_waiters;
+    bool was_last = request == last;
+
+    index->slot_waiters = request->next;
+    if (index->slot_waiters == NULL)
+      index->slot_waiters_tail = NULL;
+    request->next = NULL;
+    lookup (index, request);
+    if (was_last)
+      break;
+  }
+}
+
 static void
 start_block_read (struct vdo_dedupe_index *index,
                   struct vdo_index_request *request, block_count_t block)
@@ -286,7 +327,7 @@ start_block_read (struct vdo_dedupe_index *index,
   struct block_slot *slot = choose_block_victim (index);
 
   if (!slot) {
-    wait_on (&index->slot_waiters, request);
+    wait_for_slot (index, request);
     return;
   }
   slot->block = block;
@@ -303,14 +344,12 @@ block_read_done (struct vdo_completion *completion)
   struct block_slot *slot = completion->parent;
   struct vdo_dedupe_index *index = slot->read.index;
   struct vdo_index_request *waiters = slot->read.waiters;
-  struct vdo_index_request *slot_waiters = index->slot_waiters;
   uint32_t bpc = index->layout.blocks_per_chapter;
   block_count_t offset = slot->block - VDO_INDEX_CHAPTER_RING_START;
   struct vdo_record_block_header header;
 
   slot->read.busy = false;
   slot->read.waiters = NULL;
-  index->slot_waiters = NULL;
   slot->last_used = ++index->clock;
   if (slot->read.result != 0 || slot->read.stale) {
     slot->block = VDO_INDEX_NO_BLOCK;
@@ -326,7 +365,7 @@ block_read_done (struct vdo_completion *completion)
     fail_requests (index, waiters, slot->read.result);
   else
     restart_requests (index, waiters);
-  restart_requests (index, slot_waiters);
+  restart_slot_waiters (index);
   vdo_check_index_drained (index);
 }
 
@@ -362,7 +401,7 @@ start_sparse_load (struct vdo_dedupe_index *index,
       slot = candidate;
   }
   if (!slot) {
-    wait_on (&index->slot_waiters, request);
+    wait_for_slot (index, request);
     return;
   }
   if (!slot->blocks) {
@@ -391,12 +430,10 @@ sparse_read_done (struct vdo_completion *completion)
   struct sparse_slot *slot = completion->parent;
   struct vdo_dedupe_index *index = slot->read.index;
   struct vdo_index_request *waiters = slot->read.waiters;
-  struct vdo_index_request *slot_waiters = index->slot_waiters;
   uint32_t b, bpc = index->layout.blocks_per_chapter;
 
   slot->read.busy = false;
   slot->read.waiters = NULL;
-  index->slot_waiters = NULL;
   slot->last_used = ++index->clock;
   if (slot->read.result != 0) {
     slot->vcn = VDO_INDEX_NO_VCN;
@@ -412,7 +449,7 @@ sparse_read_done (struct vdo_completion *completion)
     }
     restart_requests (index, waiters);
   }
-  restart_requests (index, slot_waiters);
+  restart_slot_waiters (index);
   vdo_check_index_drained (index);
 }
 
