@@ -7,6 +7,7 @@
 
 #include "compressed-block-format.h"
 #include "data-vio.h"
+#include "hash-lock.h"
 #include "io.h"
 #include "logger.h"
 #include "status.h"
@@ -65,7 +66,8 @@ vdo_init_data_vio (struct data_vio *dv, struct vdo *vdo)
   dv->vdo = vdo;
   dv->block = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
   dv->scratch = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
-  if (dv->block == NULL || dv->scratch == NULL) {
+  dv->verify = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
+  if (dv->block == NULL || dv->scratch == NULL || dv->verify == NULL) {
     vdo_uninit_data_vio (dv);
     return ENOMEM;
   }
@@ -77,7 +79,8 @@ vdo_uninit_data_vio (struct data_vio *dv)
 {
   vdo_io_free_buffer (dv->block);
   vdo_io_free_buffer (dv->scratch);
-  dv->block = dv->scratch = NULL;
+  vdo_io_free_buffer (dv->verify);
+  dv->block = dv->scratch = dv->verify = NULL;
 }
 
 /* --- Finishing ---------------------------------------------------------- */
@@ -98,11 +101,22 @@ release_lbn_and_finish (struct vdo_completion *completion)
   vdo_data_vio_done (dv, result);
 }
 
-/* Finish on the logical zone, which owns the LBN lock. */
+/* Finish on the logical zone, which owns the LBN lock, after leaving
+ * any hash lock. */
 static void
 finish_data_vio (struct data_vio *dv, int result)
 {
   dv->completion.result = result;
+  if (dv->hash_lock != NULL) {
+    vdo_leave_hash_lock (dv);
+    return;
+  }
+  hop (dv, release_lbn_and_finish, logical_queue (dv));
+}
+
+void
+vdo_data_vio_finish_after_dedupe (struct data_vio *dv)
+{
   hop (dv, release_lbn_and_finish, logical_queue (dv));
 }
 
@@ -318,9 +332,58 @@ data_written (struct vdo_completion *completion)
     fail_data_vio (dv, completion->result);
     return;
   }
+  if (dv->is_lock_agent) {
+    /* Its hash lock may share the block from now on. */
+    vdo_hash_lock_block_written (dv);
+    return;
+  }
+  vdo_data_vio_continue_to_journal (dv);
+}
+
+void
+vdo_data_vio_continue_to_journal (struct data_vio *dv)
+{
   dv->new_mapping.pbn = dv->allocation;
   dv->new_mapping.state = VDO_MAPPING_STATE_UNCOMPRESSED;
-  add_journal_entry (&dv->completion);
+  if (vdo_on_work_queue (dv->vdo->journal_queue)) {
+    add_journal_entry (&dv->completion);
+    return;
+  }
+  hop (dv, add_journal_entry, dv->vdo->journal_queue);
+}
+
+void
+vdo_data_vio_write_block (struct data_vio *dv)
+{
+  if (dv->allocation == 0) {
+    /* Nothing to share and no room for a copy. */
+    fail_data_vio (dv, VDO_NO_SPACE);
+    return;
+  }
+  write_data (dv);
+}
+
+static void
+release_allocation_and_journal (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+
+  vdo_release_provisional_block (dv->vdo->depot, dv->allocation);
+  dv->allocation = 0;
+  hop (dv, add_journal_entry, dv->vdo->journal_queue);
+}
+
+void
+vdo_data_vio_share_block (struct data_vio *dv,
+                          struct vdo_data_location duplicate)
+{
+  dv->new_mapping = duplicate;
+  if (dv->allocation != 0) {
+    hop (dv, release_allocation_and_journal,
+         physical_queue_of (dv, dv->allocation));
+    return;
+  }
+  hop (dv, add_journal_entry, dv->vdo->journal_queue);
 }
 
 static void
@@ -343,6 +406,12 @@ allocate_block (struct vdo_completion *completion)
   }
   if (r != VDO_SUCCESS) {
     dv->allocation = 0;
+    /* A full volume can still store data it already holds. */
+    if (r == VDO_NO_SPACE && vdo->dedupe_index != NULL
+        && !dv->allocating_tree_page) {
+      vdo_dedupe_data_vio (dv);
+      return;
+    }
     fail_data_vio (dv, r);
     return;
   }
@@ -354,6 +423,10 @@ allocate_block (struct vdo_completion *completion)
   /* The block is ours and the data copied: an asynchronous write can be
    * acknowledged (dm-vdo's async policy does it here too). */
   vdo_acknowledge_data_vio (dv);
+  if (vdo->dedupe_index != NULL) {
+    vdo_dedupe_data_vio (dv);
+    return;
+  }
   write_data (dv);
 }
 
@@ -600,6 +673,9 @@ vdo_launch_data_vio (struct data_vio *dv)
   dv->logical_zone = vdo_logical_zone_of_lbn (vdo->block_map, dv->lbn);
   dv->allocating_tree_page = false;
   dv->allocation = 0;
+  dv->hash_lock = NULL;
+  dv->is_lock_agent = false;
+  dv->lock_next = dv->wait_next = NULL;
   dv->journal_request.recovery_point.sequence_number = 0;
   dv->old_mapping = dv->new_mapping = (struct vdo_data_location) {
     VDO_ZERO_BLOCK, VDO_MAPPING_STATE_UNMAPPED

@@ -19,6 +19,7 @@
 #include "block-map.h"
 #include "block-map-format.h"
 #include "constants.h"
+#include "dedupe-format.h"
 #include "lbn-lock.h"
 #include "recovery-journal.h"
 #include "slab-depot.h"
@@ -80,6 +81,16 @@ struct data_vio {
   unsigned allocation_zone;
   unsigned zones_tried;
 
+  /* Deduplication (hash-lock.c): the data's name and zone, the hash
+   * lock held, and links in its member and waiter lists. */
+  struct vdo_chunk_name name;
+  unsigned hash_zone;
+  struct hash_lock *hash_lock;
+  bool is_lock_agent;           /* writes the block the lock shares */
+  struct data_vio *lock_next;
+  struct data_vio *wait_next;
+  uint8_t *verify;              /* aligned, a decompressed candidate */
+
   struct vdo_journal_entry_request journal_request;
   /* The increment and decrement of one entry are launched together from
    * the journal thread, in commit order, so every slab journal receives
@@ -90,6 +101,19 @@ struct data_vio {
   struct vdo_vio vio;
   struct data_vio *next;        /* pool and wait lists */
 };
+
+/* Continuations for the dedupe path (hash-lock.c), from a hash zone. */
+/* Write the data to the data_vio's own block (VDO_NO_SPACE without
+ * one), then journal it. */
+void vdo_data_vio_write_block (struct data_vio *data_vio);
+/* Map the LBN to DUPLICATE, whose increment is claimed, giving back the
+ * data_vio's own block. */
+void vdo_data_vio_share_block (struct data_vio *data_vio,
+                               struct vdo_data_location duplicate);
+/* A lock agent's block is written: journal its mapping. */
+void vdo_data_vio_continue_to_journal (struct data_vio *data_vio);
+/* The hash lock is left: finish on the logical zone. */
+void vdo_data_vio_finish_after_dedupe (struct data_vio *data_vio);
 
 /* Allocate the pool's buffers for one data_vio. */
 int vdo_init_data_vio (struct data_vio *data_vio, struct vdo *vdo);

@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 
 #include "block-map.h"
+#include "dedupe-index.h"
+#include "hash-lock.h"
 #include "lbn-lock.h"
 #include "read-only.h"
 #include "recovery-journal.h"
@@ -45,6 +47,15 @@ struct vdo {
   struct vdo_work_queue **logical_queues;
   struct vdo_work_queue **physical_queues;
   struct vdo_work_queue *journal_queue;
+
+  /* Deduplication: NULL index when off.  Names are computed on the CPU
+   * queue; hash zones own the hash locks. */
+  struct vdo_dedupe_index *dedupe_index;
+  struct vdo_work_queue *cpu_queue;
+  unsigned hash_zone_count;
+  struct hash_zone *hash_zones;
+  struct vdo_work_queue **hash_queues;
+  struct vdo_dedupe_counters dedupe_counters;
 
   struct vdo_read_only_notifier *read_only;
   struct recovery_journal *journal;

@@ -95,6 +95,15 @@ check_options (struct vdo *vdo)
     o->logical_zones = 1;
   if (o->physical_zones == 0)
     o->physical_zones = 1;
+  if (o->hash_zones == 0)
+    o->hash_zones = 1;
+  if (o->hash_zones > VDO_MAX_HASH_ZONES) {
+    vdo_log_error ("hash-threads=%u: at most %d hash zones", o->hash_zones,
+                   VDO_MAX_HASH_ZONES);
+    return VDO_BAD_CONFIGURATION;
+  }
+  if (o->index_memory == 0)
+    o->index_memory = vdo->geometry.index_config.mem;
   if (o->logical_zones > VDO_MAX_LOGICAL_ZONES) {
     vdo_log_error ("logical-threads=%u: at most %d logical zones",
                    o->logical_zones, VDO_MAX_LOGICAL_ZONES);
@@ -107,6 +116,26 @@ check_options (struct vdo *vdo)
     return VDO_BAD_CONFIGURATION;
   }
   return VDO_SUCCESS;
+}
+
+/* The index lives in the volume's index region; a NEW volume's region
+ * holds nothing of ours yet. */
+static int
+make_dedupe_index (struct vdo *vdo)
+{
+  const struct vdo_volume_region *region =
+    &vdo->geometry.regions[VDO_INDEX_REGION];
+  struct vdo_dedupe_index_config config = {
+    .io = vdo->device.io,
+    .region_start = region->start_block - vdo->device.bio_offset,
+    .region_blocks = vdo_geometry_index_region_blocks (&vdo->geometry),
+    .mem = vdo->options.index_memory,
+    .sparse = vdo->geometry.index_config.sparse,
+    .nonce = vdo->geometry.nonce,
+    .create = vdo->states.state == VDO_NEW,
+  };
+
+  return vdo_make_dedupe_index (&config, &vdo->dedupe_index);
 }
 
 int
@@ -162,6 +191,13 @@ vdo_load (const char *path, const struct vdo_options *options,
                      "it", path, vdo_state_name (state),
                      vdo_state_requires_recovery (state)
                      ? "crash recovery" : "a read-only rebuild");
+  /* Last, so a refused start has written nothing; before any fork, so
+   * a bad index setting stops nbdkit at once. */
+  if (options->dedupe && !vdo->serving_read_only) {
+    r = make_dedupe_index (vdo);
+    if (r != VDO_SUCCESS)
+      goto fail;
+  }
   *vdo_ret = vdo;
   return VDO_SUCCESS;
 
@@ -171,6 +207,34 @@ vdo_load (const char *path, const struct vdo_options *options,
 }
 
 /* --- Starting (after_fork) ----------------------------------------------- */
+
+static int
+make_dedupe_queues (struct vdo *vdo)
+{
+  char name[32];
+  unsigned i;
+  int r;
+
+  vdo->hash_zone_count = vdo->options.hash_zones;
+  vdo->hash_zones = calloc (vdo->hash_zone_count, sizeof *vdo->hash_zones);
+  vdo->hash_queues = calloc (vdo->hash_zone_count, sizeof *vdo->hash_queues);
+  if (vdo->hash_zones == NULL || vdo->hash_queues == NULL)
+    return ENOMEM;
+  for (i = 0; i < vdo->hash_zone_count; i++) {
+    snprintf (name, sizeof name, "vdo-hash%u", i);
+    r = vdo_make_work_queue (name, &vdo->hash_queues[i]);
+    if (r == 0)
+      r = vdo_start_work_queue (vdo->hash_queues[i]);
+    if (r == 0)
+      r = vdo_init_hash_zone (&vdo->hash_zones[i], i, vdo->hash_queues[i]);
+    if (r != 0)
+      return r;
+  }
+  r = vdo_make_work_queue ("vdo-cpu", &vdo->cpu_queue);
+  if (r == 0)
+    r = vdo_start_work_queue (vdo->cpu_queue);
+  return r;
+}
 
 static int
 make_queues (struct vdo *vdo)
@@ -209,6 +273,11 @@ make_queues (struct vdo *vdo)
     if (r != 0)
       return r;
   }
+  if (vdo->dedupe_index != NULL) {
+    r = make_dedupe_queues (vdo);
+    if (r != 0)
+      return r;
+  }
   r = vdo_make_work_queue ("vdo-journal", &vdo->journal_queue);
   if (r == 0)
     r = vdo_start_work_queue (vdo->journal_queue);
@@ -220,6 +289,8 @@ make_queues (struct vdo *vdo)
     vdo_allow_queue_borrowing (vdo->logical_queues[i]);
   for (i = 0; i < vdo->physical_zone_count; i++)
     vdo_allow_queue_borrowing (vdo->physical_queues[i]);
+  for (i = 0; i < vdo->hash_zone_count; i++)
+    vdo_allow_queue_borrowing (vdo->hash_queues[i]);
   vdo_allow_queue_borrowing (vdo->journal_queue);
   return 0;
 }
@@ -433,6 +504,11 @@ vdo_start (struct vdo *vdo)
     vdo_io_inject_errors (vdo->device.io, mask, vdo->options.inject_after,
                           vdo->options.inject_count, EIO);
   }
+  if (vdo->dedupe_index != NULL) {
+    r = vdo_start_dedupe_index (vdo->dedupe_index);
+    if (r != 0)
+      return r;
+  }
   vdo->started = true;
   vdo_log_info ("%s: serving %" PRIu64 " logical blocks%s",
                 vdo_volume_path (vdo->volume),
@@ -441,7 +517,68 @@ vdo_start (struct vdo *vdo)
   return VDO_SUCCESS;
 }
 
+static uint64_t
+load_counter (atomic_uint_fast64_t *counter)
+{
+  return atomic_load_explicit (counter, memory_order_relaxed);
+}
+
+void
+vdo_get_statistics (struct vdo *vdo, struct vdo_statistics *stats)
+{
+  struct vdo_slab_depot_statistics depot;
+  struct vdo_dedupe_counters *c = &vdo->dedupe_counters;
+
+  memset (stats, 0, sizeof *stats);
+  if (vdo->depot != NULL) {
+    vdo_get_slab_depot_statistics (vdo->depot, &depot);
+    stats->data_blocks = depot.data_blocks;
+    stats->allocated_blocks = depot.allocated_blocks;
+    stats->free_blocks = depot.free_blocks;
+  }
+  stats->dedupe_enabled = vdo->dedupe_index != NULL;
+  stats->dedupe_advice_valid = load_counter (&c->advice_valid);
+  stats->dedupe_advice_stale = load_counter (&c->advice_stale);
+  stats->dedupe_advice_timeouts = load_counter (&c->advice_timeouts);
+  stats->concurrent_data_matches = load_counter (&c->concurrent_matches);
+  stats->concurrent_hash_collisions = load_counter (&c->hash_collisions);
+  stats->dedupe_rollovers = load_counter (&c->rollovers);
+  if (vdo->dedupe_index != NULL) {
+    struct vdo_dedupe_index_stats index;
+
+    vdo_get_dedupe_index_stats (vdo->dedupe_index, &index);
+    stats->index_entries = index.entries_indexed;
+    stats->index_memory_bytes = index.memory_bytes;
+    stats->index_records_per_volume = index.records_per_volume;
+    stats->index_posts_found = index.posts_found;
+    stats->index_posts_not_found = index.posts_not_found;
+    stats->index_queries_found = index.queries_found;
+    stats->index_queries_not_found = index.queries_not_found;
+    stats->index_updates_found = index.updates_found;
+    stats->index_updates_not_found = index.updates_not_found;
+    stats->index_chapters_written = index.chapters_written;
+    stats->index_rebuilding = index.rebuilding;
+  }
+}
+
 /* --- Saving and stopping ------------------------------------------------- */
+
+static void
+log_dedupe_statistics (struct vdo *vdo)
+{
+  struct vdo_statistics s;
+
+  vdo_get_statistics (vdo, &s);
+  vdo_log_info ("%s: dedupe advice valid %" PRIu64 ", stale %" PRIu64
+                ", timed out %" PRIu64 "; concurrent data matches %" PRIu64
+                ", hash collisions %" PRIu64 ", full blocks %" PRIu64
+                "; index entries %" PRIu64 " of %" PRIu64,
+                vdo_volume_path (vdo->volume), s.dedupe_advice_valid,
+                s.dedupe_advice_stale, s.dedupe_advice_timeouts,
+                s.concurrent_data_matches, s.concurrent_hash_collisions,
+                s.dedupe_rollovers, s.index_entries,
+                s.index_records_per_volume);
+}
 
 static int
 wait_drain (struct vdo *vdo, struct vdo_work_queue *queue,
@@ -506,6 +643,13 @@ vdo_stop (struct vdo *vdo)
   if (!vdo->started)
     return VDO_SUCCESS;
   vdo_wait_for_acknowledged_writes (vdo);
+  if (vdo->dedupe_index != NULL)
+    log_dedupe_statistics (vdo);
+  if (vdo->dedupe_index != NULL
+      && vdo_save_dedupe_index (vdo->dedupe_index) != VDO_SUCCESS)
+    vdo_log_warning ("%s: the dedupe index was not saved; it will be "
+                     "rebuilt at the next start",
+                     vdo_volume_path (vdo->volume));
   if (!vdo_is_serving_read_only (vdo)) {
     r = save_clean (vdo);
     if (r != VDO_SUCCESS)
@@ -534,6 +678,13 @@ vdo_free (struct vdo *vdo)
    * I/O), and drain again: nothing may run while the components go. */
   if (vdo->device.io && vdo->started_io)
     vdo_io_drain (vdo->device.io);
+  /* The index answers onto the hash zones, which enqueue onto the
+   * other zones: stop them in that order. */
+  vdo_free_dedupe_index (vdo->dedupe_index);
+  vdo->dedupe_index = NULL;
+  for (i = 0; vdo->hash_queues && i < vdo->hash_zone_count; i++)
+    vdo_free_work_queue (vdo->hash_queues[i]);
+  vdo_free_work_queue (vdo->cpu_queue);
   for (i = 0; vdo->logical_queues && i < vdo->logical_zone_count; i++)
     vdo_free_work_queue (vdo->logical_queues[i]);
   for (i = 0; vdo->physical_queues && i < vdo->physical_zone_count; i++)
@@ -551,6 +702,10 @@ vdo_free (struct vdo *vdo)
   for (i = 0; i < vdo->data_vio_count; i++)
     vdo_uninit_data_vio (&vdo->all_data_vios[i]);
   free (vdo->all_data_vios);
+  for (i = 0; vdo->hash_zones && i < vdo->hash_zone_count; i++)
+    vdo_uninit_hash_zone (&vdo->hash_zones[i]);
+  free (vdo->hash_zones);
+  free (vdo->hash_queues);
   free (vdo->logical_zones);
   free (vdo->logical_queues);
   free (vdo->physical_queues);

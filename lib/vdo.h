@@ -44,6 +44,14 @@ struct vdo_options {
   /* User data through the kernel's page cache (vdo_io_enable_data_cache);
    * metadata is O_DIRECT either way. */
   bool data_cache;
+  /* Inline deduplication, with an index of index_memory (a geometry
+   * mem value; 0: the volume's own) in the volume's index region. */
+  bool dedupe;
+  uint32_t index_memory;
+  unsigned hash_zones;          /* 0: 1 */
+  /* Test hook: every block gets the same name, so different data
+   * collides in the hash locks and the index. */
+  bool test_same_names;
   unsigned logical_zones;       /* 0: 1 */
   unsigned physical_zones;      /* 0: 1 */
   bool read_only;               /* serve read-only, write nothing */
@@ -84,6 +92,30 @@ int vdo_flush (struct vdo *vdo);
  * per block map page plus per block that was mapped. */
 int vdo_discard (struct vdo *vdo, uint32_t count, uint64_t offset,
                  bool unmap);
+
+/* What a running volume counts (vdostats' names where they exist).
+ * Any thread; exact only when idle. */
+struct vdo_statistics {
+  uint64_t data_blocks;                 /* usable blocks in slabs */
+  uint64_t allocated_blocks;            /* data blocks and tree pages */
+  uint64_t free_blocks;
+  bool dedupe_enabled;
+  uint64_t dedupe_advice_valid;
+  uint64_t dedupe_advice_stale;
+  uint64_t dedupe_advice_timeouts;      /* the index did not answer */
+  uint64_t concurrent_data_matches;
+  uint64_t concurrent_hash_collisions;
+  uint64_t dedupe_rollovers;            /* a block full: wrote a copy */
+  uint64_t index_entries;
+  uint64_t index_memory_bytes;
+  uint64_t index_records_per_volume;
+  uint64_t index_posts_found, index_posts_not_found;
+  uint64_t index_queries_found, index_queries_not_found;
+  uint64_t index_updates_found, index_updates_not_found;
+  uint64_t index_chapters_written;
+  bool index_rebuilding;
+};
+void vdo_get_statistics (struct vdo *vdo, struct vdo_statistics *stats);
 
 enum vdo_extent_type {
   VDO_EXTENT_DATA = 0,

@@ -18,6 +18,7 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
+#include "index-geometry.h"
 #include "logger.h"
 #include "vdo.h"
 
@@ -30,6 +31,8 @@ static struct vdo_options options = {
   .write_policy = VDO_WRITE_POLICY_ASYNC,
   /* As nbdkit's file plugin and QEMU's default cache mode do. */
   .data_cache = true,
+  /* Deduplication is why people run VDO. */
+  .dedupe = true,
 };
 static struct vdo *vdo;
 
@@ -133,6 +136,22 @@ vdo_plugin_config (const char *key, const char *value)
     if (parse_count (key, value, 16, &options.physical_zones) == -1)
       return -1;
   }
+  else if (strcmp (key, "hash-threads") == 0) {
+    if (parse_count (key, value, 100, &options.hash_zones) == -1)
+      return -1;
+  }
+  else if (strcmp (key, "dedupe") == 0) {
+    int r = nbdkit_parse_bool (value);
+
+    if (r == -1)
+      return -1;
+    options.dedupe = r;
+  }
+  else if (strcmp (key, "index-memory") == 0) {
+    /* The message names the accepted values. */
+    if (vdo_parse_index_memory (value, &options.index_memory) != 0)
+      return -1;
+  }
   else if (strcmp (key, "write-policy") == 0) {
     if (strcmp (value, "async") == 0)
       options.write_policy = VDO_WRITE_POLICY_ASYNC;
@@ -183,6 +202,10 @@ vdo_plugin_config_complete (void)
   "cache=<SIZE>           Block map cache (default 128M).\n" \
   "logical-threads=<N>    Logical zones (default 1).\n" \
   "physical-threads=<N>   Physical zones (default 1).\n" \
+  "hash-threads=<N>       Hash zones (default 1).\n" \
+  "dedupe=false           Do not deduplicate (default true).\n" \
+  "index-memory=<GB>      Dedupe index memory: 0.25, 0.5, 0.75, 1, 2 ...\n" \
+  "                       (default: the volume's).\n" \
   "readonly=true          Serve read-only and write nothing.\n" \
   "data-cache=false       User data bypasses the page cache (O_DIRECT).\n" \
   "write-policy=async|sync  Acknowledge writes before a flush makes them\n" \
@@ -191,8 +214,9 @@ vdo_plugin_config_complete (void)
 static void
 vdo_plugin_dump_plugin (void)
 {
-  printf ("vdo_options=disk,cache,logical-threads,physical-threads,readonly,"
-          "write-policy,data-cache\n");
+  printf ("vdo_options=disk,cache,logical-threads,physical-threads,"
+          "hash-threads,dedupe,index-memory,readonly,write-policy,"
+          "data-cache\n");
   printf ("vdo_default_cache=128M\n");
 }
 

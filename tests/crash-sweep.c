@@ -73,6 +73,7 @@ struct sweep_options {
   uint64_t cache_pages;
   unsigned mix[KIND_COUNT];     /* relative weights */
   bool dedupe_heavy;
+  bool dedupe;                  /* the runtime deduplicates */
   bool async_writes;            /* VDO_WRITE_POLICY_ASYNC, with FUA writes */
   unsigned jobs;
   unsigned logical_zones, physical_zones;
@@ -511,6 +512,7 @@ open_runtime (struct vdo_io *io, struct vdo **vdo)
     .physical_zones = opt.physical_zones,
     .write_policy = opt.async_writes ? VDO_WRITE_POLICY_ASYNC
                                      : VDO_WRITE_POLICY_SYNC,
+    .dedupe = opt.dedupe,
     .io = io,
   };
   int r;
@@ -1087,6 +1089,7 @@ usage (FILE *out)
 "  --cache-pages N   block map cache of the runtime (16)\n"
 "  --mix P,S,T,E     weights of prefix, subset, torn, eio images (35,30,30,5)\n"
 "  --dedupe-heavy    mostly repeated data\n"
+"  --dedupe          the runtime deduplicates (the index in the simulator)\n"
 "  --async-writes    the asynchronous write policy, with some FUA writes\n"
 "  --jobs N          images checked at once (2)\n"
 "  --logical-zones N, --physical-zones N   runtime zones (1)\n"
@@ -1127,6 +1130,7 @@ parse_options (int argc, char **argv)
     { "keep", 1, NULL, 'k' }, { "skip-without-recovery", 0, NULL, 'S' },
     { "verbose", 0, NULL, 'v' }, { "help", 0, NULL, 'h' },
     { "timeout", 1, NULL, 'T' }, { "async-writes", 0, NULL, 'A' },
+    { "dedupe", 0, NULL, 'E' },
     { NULL, 0, NULL, 0 },
   };
   bool eio_set = false;
@@ -1155,6 +1159,7 @@ parse_options (int argc, char **argv)
     case 'k': opt.keep_dir = optarg; break;
     case 'D': opt.dedupe_heavy = true; break;
     case 'A': opt.async_writes = true; break;
+    case 'E': opt.dedupe = true; break;
     case 'S': opt.skip_without_recovery = true; break;
     case 'v': opt.verbose = true; break;
     case 'T': opt.timeout = number_arg (name, optarg); break;
@@ -1232,9 +1237,10 @@ main (int argc, char **argv)
   vdo_sim_get_counts (main_run.sim, &counts);
   boundaries = vdo_sim_boundaries (main_run.sim, NULL, 0);
   printf ("crash-sweep: seed %" PRIu64 ", %" PRIu64 " requests on %u threads "
-          "over %" PRIu64 " of %" PRIu64 " LBNs%s (", opt.seed, opt.ops,
+          "over %" PRIu64 " of %" PRIu64 " LBNs%s%s (", opt.seed, opt.ops,
           opt.threads, opt.lbns, logical_blocks (),
-          opt.dedupe_heavy ? ", duplicate-heavy" : "");
+          opt.dedupe_heavy ? ", duplicate-heavy" : "",
+          opt.dedupe ? ", deduplicating" : "");
   for (k = 0; k < OP_TYPES; k++)
     printf ("%s%s %" PRIu64, k ? ", " : "", op_names[k],
             main_run.op_counts[k]);

@@ -19,6 +19,9 @@ export TMPDIR=$tmpdir
 "$CRASH_SWEEP" --seed "$((seed + 2))" --images "$((images / 2))" \
   --mix "$mix" --async-writes
 
-# Duplicate-heavy data, for the deduplication to come: a smaller sweep.
-"$CRASH_SWEEP" --seed "$((seed + 1))" --images "$((images / 10))" \
-  --mix "$mix" --dedupe-heavy
+# Duplicate-heavy data through the deduplicating runtime, both write
+# policies.
+"$CRASH_SWEEP" --seed "$((seed + 1))" --images "$((images / 4))" \
+  --mix "$mix" --dedupe-heavy --dedupe
+"$CRASH_SWEEP" --seed "$((seed + 3))" --images "$((images / 4))" \
+  --mix "$mix" --dedupe-heavy --dedupe --async-writes
