@@ -1,0 +1,97 @@
+# shellcheck shell=bash
+# Sourced by the bench scripts (bash, set -euo pipefail): where the build
+# is, a temporary directory and the nbdkit servers, removed and killed at
+# exit (only the PIDs started here), fio runs and their MiB/s.
+export PATH=/usr/bin:$PATH      # Debian's python3 for nbd tools, before pyenv
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Sets build, vdoadm, plugin, dir (a new temporary directory) and pids.
+bench_setup () {  # BUILD_DIR TEMPLATE
+  build=${1:-$top/build}
+  [ -x "$build/tools/vdoadm" ] || build=$top
+  # shellcheck disable=SC2034 # for the scripts
+  vdoadm=$build/tools/vdoadm
+  plugin=$build/plugin/.libs/nbdkit-vdo-plugin.so
+  [ -x "$vdoadm" ] || bench_fail "$vdoadm is not built (run make)"
+  [ -r "$plugin" ] || bench_fail "$plugin is not built (run make)"
+  dir=$(mktemp -d -t "$2.XXXXXX")
+  pids=()
+  declare -gA started=()
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup () {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+
+bench_fail () {
+  echo "$0: $*" >&2
+  exit 1
+}
+
+# Serve on $dir/NAME.sock in the background; the server's PID is in
+# $dir/NAME.pid, and the PID of what was started (the same, unless nbdkit
+# is a wrapper) in pids and started[NAME].  Output goes where the
+# caller's goes.
+start () {  # NAME ARGS...
+  local name=$1; shift
+  rm -f "$dir/$name.sock" "$dir/$name.pid"
+  nbdkit -f -U "$dir/$name.sock" -P "$dir/$name.pid" "$@" &
+  pids+=($!)
+  started[$name]=$!
+  # nbdkit writes the PID file after it binds the socket.
+  for _ in $(seq 100); do [ -S "$dir/$name.sock" ] && [ -s "$dir/$name.pid" ] && break; sleep 0.1; done
+  [ -s "$dir/$name.pid" ] || bench_fail "nbdkit $* did not start"
+}
+
+uri () {  # NAME
+  echo "nbd+unix:///?socket=$dir/$1.sock"
+}
+
+# The server's peak RSS so far ("N kB").
+peak_rss () {  # NAME
+  awk '/^VmHWM:/ { print $2, $3 }' "/proc/$(cat "$dir/$1.pid")/status"
+}
+
+# Stop a server started by start, as a user would (SIGTERM: the vdo
+# plugin then saves the volume CLEAN), and wait for it to exit.
+stop () {  # NAME
+  local pid=${started[$1]} i
+  kill "$(cat "$dir/$1.pid")"
+  for i in "${!pids[@]}"; do [ "${pids[$i]}" = "$pid" ] && unset "pids[$i]"; done
+  wait "$pid" || bench_fail "nbdkit ($1) exited with status $?"
+}
+
+# Does the vdo plugin take this key?  (Its --help lists its keys.)
+plugin_has () {  # KEY
+  # Not grep -q: with pipefail, nbdkit killed by SIGPIPE would say no.
+  nbdkit "$plugin" --help 2>/dev/null | grep "^ *$1=" > /dev/null
+}
+
+# shellcheck disable=SC2154 # size and runtime are the caller's
+run_fio () {  # NAME TARGET ARGS...   (uses $size and $runtime)
+  local name=$1 target=$2; shift 2
+  fio --name="$name" --ioengine=nbd --uri="$(uri "$target")" \
+      --size="$size" --runtime="$runtime" --time_based --refill_buffers \
+      --randrepeat=0 --norandommap --output-format=json "$@" \
+      > "$dir/$name-$target.json"
+}
+
+# Read and write MiB/s of fio JSON outputs, one line each.
+fio_mibs () {  # JSON...
+  /usr/bin/python3 - "$@" <<'PY'
+import json, sys
+for path in sys.argv[1:]:
+    text = open(path).read()
+    # fio's nbd engine prints a line before the JSON.
+    j = json.loads(text[text.index("{"):])["jobs"][0]
+    print("%.3f" % ((j["read"]["bw"] + j["write"]["bw"]) / 1024.0))
+PY
+}
+
+ratio () {  # A B -> A / B as a percentage
+  awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", (b > 0 ? 100 * a / b : 0) }'
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Write throughput with deduplication: fio's nbd engine writes unique data
+# (--refill_buffers) and duplicate-heavy data (--dedupe_percentage=80 as
+# well) to the vdo plugin and to nbdkit's file plugin in the same run, as
+# bench/run.sh does, and prints MiB/s and the vdo/file ratio of each job.
+# The targets: duplicate-heavy writes at least as fast as unique ones on
+# vdo, and at least 100% of the file plugin's MiB/s.  Each job gets fresh
+# volumes, so none starts with another's data or index entries.  Not a
+# test: timings vary with the machine.
+#
+#   bench/dedupe-fio.sh [BUILD_DIR]      (or: make bench-dedupe-fio)
+#
+# Environment: RUNTIME (seconds per job, 15), SIZE (fio's range, 2G),
+# DEDUPE_PERCENTAGE (80), PLUGIN_ARGS (more key=value for the vdo plugin;
+# dedupe=on is passed when it takes it).
+set -euo pipefail
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")/common.sh"
+bench_setup "${1:-}" vdo-bench-dedupe-fio
+runtime=${RUNTIME:-15}
+size=${SIZE:-2G}
+dup=${DEDUPE_PERCENTAGE:-80}
+read -r -a plugin_args <<< "${PLUGIN_ARGS:-}"
+
+if plugin_has dedupe; then
+  plugin_args=(dedupe=on "${plugin_args[@]}")
+else
+  echo "NOTE: this vdo plugin has no dedupe option: it writes without deduplication"
+fi
+
+jobs=(
+  "seq-write-1M-qd8    --rw=write     --bs=1M --iodepth=8"
+  "rand-write-4K-qd32  --rw=randwrite --bs=4k --iodepth=32"
+)
+kinds=(
+  "unique"
+  "dedupe$dup --dedupe_percentage=$dup"
+)
+
+printf '%-20s %-9s %11s %11s %8s %10s %7s\n' job data "file MiB/s" "vdo MiB/s" vdo/file \
+  "vdo RSS" saving
+declare -A vdo_mibs
+for job in "${jobs[@]}"; do
+  read -r name args <<< "$job"
+  for kind in "${kinds[@]}"; do
+    read -r data extra <<< "$kind"
+    # Fresh, as bench/run.sh makes them: sparse, on the same filesystem.
+    rm -f "$dir/vdo.img" "$dir/file.img"
+    truncate -s 16G "$dir/vdo.img"
+    "$vdoadm" format --logical-size=8G --slab-bits=19 "$dir/vdo.img" > /dev/null
+    truncate -s 8G "$dir/file.img"
+    start file file "$dir/file.img"
+    start vdo "$plugin" disk="$dir/vdo.img" "${plugin_args[@]}"
+    # shellcheck disable=SC2086 # lists of fio options
+    run_fio "$name-$data" file $args $extra
+    # shellcheck disable=SC2086
+    run_fio "$name-$data" vdo $args $extra
+    rss=$(peak_rss vdo)
+    stop vdo
+    stop file
+    # How much the volume saved: about DEDUPE_PERCENTAGE when it dedupes.
+    saving=$("$vdoadm" stats --json "$dir/vdo.img" |
+      /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["saving_percent"])')
+    { read -r f; read -r v; } < <(fio_mibs "$dir/$name-$data-file.json" "$dir/$name-$data-vdo.json")
+    vdo_mibs[$name-$data]=$v
+    printf '%-20s %-9s %11.1f %11.1f %8s %10s %6s%%\n' "$name" "$data" "$f" "$v" \
+      "$(ratio "$v" "$f")" "$rss" "$saving"
+  done
+done
+echo "on vdo, duplicate-heavy (dedupe$dup) / unique MiB/s (target >= 100%):"
+for job in "${jobs[@]}"; do
+  read -r name _ <<< "$job"
+  printf '  %-20s %8s\n' "$name" \
+    "$(ratio "${vdo_mibs[$name-dedupe$dup]}" "${vdo_mibs[$name-unique]}")"
+done
