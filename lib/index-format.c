@@ -7,6 +7,7 @@
 #include "byte-order.h"
 #include "checksum.h"
 #include "index-format.h"
+#include "math-util.h"
 #include "logger.h"
 #include "status.h"
 
@@ -72,12 +73,6 @@ _Static_assert (SV_STATE + VDO_VOLUME_INDEX_STATE_SIZE <= VDO_BLOCK_SIZE,
 #define MAX_CHAPTERS (1u << 24)
 #define MAX_VOLUME_INDEX_PAGES (1ull << 32)
 
-static uint64_t
-div_round_up (uint64_t n, uint64_t d)
-{
-  return (n + d - 1) / d;
-}
-
 static void
 seal_block (uint8_t block[VDO_BLOCK_SIZE])
 {
@@ -102,7 +97,7 @@ vdo_index_save_stream_bytes (const struct vdo_index_layout *layout,
                    * (8 + 4 * (uint64_t) layout->blocks_per_chapter);
 
   return open_records * VDO_INDEX_RECORD_SIZE + table
-         + div_round_up (layout->volume_index_pages, 8)
+         + vdo_div_round_up (layout->volume_index_pages, 8)
          + saved_pages * VDO_BLOCK_SIZE;
 }
 
@@ -127,13 +122,13 @@ vdo_compute_index_layout (uint64_t records_per_chapter, uint32_t chapters,
   layout->records_per_chapter = records_per_chapter;
   layout->chapters = chapters;
   layout->blocks_per_chapter =
-    (uint32_t) div_round_up (records_per_chapter, VDO_INDEX_RECORDS_PER_BLOCK);
+    (uint32_t) vdo_div_round_up (records_per_chapter, VDO_INDEX_RECORDS_PER_BLOCK);
   layout->volume_index_pages = volume_index_pages;
   layout->save_stream_bytes =
     vdo_index_save_stream_bytes (layout, records_per_chapter,
                                  volume_index_pages);
   layout->save_slot_blocks =
-    1 + div_round_up (layout->save_stream_bytes, VDO_BLOCK_SIZE);
+    1 + vdo_div_round_up (layout->save_stream_bytes, VDO_BLOCK_SIZE);
 
   ring_blocks = (block_count_t) chapters * layout->blocks_per_chapter;
   layout->save_slot_start[0] = VDO_INDEX_CHAPTER_RING_START + ring_blocks;

@@ -7,6 +7,7 @@
 
 #include "index-geometry.h"
 #include "logger.h"
+#include "math-util.h"
 #include "status.h"
 
 /* Chapters per GB of index memory, and record pages per chapter: 64 per
@@ -50,23 +51,6 @@
 
 #define UDS_BLOCK_SIZE 4096u
 
-/* Bits needed to write n, counting 0 as one bit. */
-static unsigned int
-bits_per (uint64_t n)
-{
-  unsigned int bits = 1;
-
-  while (n >>= 1)
-    bits++;
-  return bits;
-}
-
-static uint64_t
-div_round_up (uint64_t n, uint64_t d)
-{
-  return n / d + (n % d != 0);
-}
-
 struct vdo_delta_coding
 vdo_compute_delta_coding (uint32_t mean_delta)
 {
@@ -76,7 +60,7 @@ vdo_compute_delta_coding (uint32_t mean_delta)
    * approximates ln 2, and the UDS code relies on this exact fraction. */
   coding.incr_keys = (uint32_t) ((836158ull * mean_delta + 603160ull)
                                  / 1206321ull);
-  coding.min_bits = bits_per ((uint64_t) coding.incr_keys + 1);
+  coding.min_bits = vdo_bits_per ((uint64_t) coding.incr_keys + 1);
   coding.min_keys = (1u << coding.min_bits) - coding.incr_keys;
   return coding;
 }
@@ -86,7 +70,7 @@ vdo_delta_zone_memory_bytes (uint64_t memory_bytes, unsigned int zone_count)
 {
   uint64_t share = memory_bytes / (zone_count ? zone_count : 1);
 
-  return div_round_up (share, DELTA_ZONE_ALIGNMENT) * DELTA_ZONE_ALIGNMENT;
+  return vdo_div_round_up (share, DELTA_ZONE_ALIGNMENT) * DELTA_ZONE_ALIGNMENT;
 }
 
 /* Expected bits of a full delta index: each entry has its payload and a
@@ -114,7 +98,7 @@ chapter_index_pages (const struct vdo_index_geometry *g)
   bits += (uint64_t) g->delta_lists_per_chapter * DELTA_LIST_OFFSET_BITS;
   page_bits = (VDO_UDS_BYTES_PER_PAGE - DELTA_PAGE_HEADER_BYTES) * 8
               - DELTA_LIST_OFFSET_BITS - bits_per_list;
-  return (uint32_t) div_round_up (bits, page_bits);
+  return (uint32_t) vdo_div_round_up (bits, page_bits);
 }
 
 static void
@@ -128,9 +112,9 @@ compute_sub_index (uint64_t records_per_chapter, uint32_t chapters,
   p->chapters = chapters;
   lists = records_per_chapter * chapters / RECORDS_PER_DELTA_LIST;
   p->list_count = (uint32_t) (lists > MIN_DELTA_LISTS ? lists : MIN_DELTA_LISTS);
-  p->address_bits = bits_per ((uint64_t) VDO_UDS_VOLUME_INDEX_MEAN_DELTA
+  p->address_bits = vdo_bits_per ((uint64_t) VDO_UDS_VOLUME_INDEX_MEAN_DELTA
                               * RECORDS_PER_DELTA_LIST - 1);
-  p->chapter_bits = bits_per (chapters - 1);
+  p->chapter_bits = vdo_bits_per (chapters - 1);
 
   /* Room for entries of expired chapters not yet purged. */
   chapters_held = chapters + (chapters / CHAPTERS_PER_INVALID_CHAPTER
@@ -237,14 +221,14 @@ vdo_compute_index_geometry (uint32_t mem, bool sparse,
                                  - g->sparse_chapters_per_volume;
   g->records_per_volume = g->records_per_chapter * g->chapters_per_volume;
 
-  g->chapter_payload_bits = bits_per (record_pages - 1);
+  g->chapter_payload_bits = vdo_bits_per (record_pages - 1);
   /* At least 64 records per list, hence the OR with 077. */
-  g->chapter_delta_list_bits = bits_per ((g->records_per_chapter - 1) | 077)
+  g->chapter_delta_list_bits = vdo_bits_per ((g->records_per_chapter - 1) | 077)
                                - 6;
   g->delta_lists_per_chapter = 1u << g->chapter_delta_list_bits;
-  g->chapter_address_bits = bits_per (VDO_UDS_CHAPTER_MEAN_DELTA - 1)
+  g->chapter_address_bits = vdo_bits_per (VDO_UDS_CHAPTER_MEAN_DELTA - 1)
                             - g->chapter_delta_list_bits
-                            + bits_per (g->records_per_chapter - 1);
+                            + vdo_bits_per (g->records_per_chapter - 1);
   g->index_pages_per_chapter = chapter_index_pages (g);
   g->pages_per_chapter = g->index_pages_per_chapter + record_pages;
   g->pages_per_volume = (uint64_t) g->pages_per_chapter
@@ -269,15 +253,15 @@ vdo_compute_index_geometry (uint32_t mem, bool sparse,
                      * (VDO_UDS_BYTES_PER_PAGE / UDS_BLOCK_SIZE);
   /* The save may be split into up to 16 zone regions, each rounding up:
    * one spare block per zone. */
-  g->volume_index_blocks = div_round_up (vi_bytes + GUARD_LIST_BYTES,
+  g->volume_index_blocks = vdo_div_round_up (vi_bytes + GUARD_LIST_BYTES,
                                          UDS_BLOCK_SIZE)
                            + VDO_UDS_MAX_ZONES;
-  g->page_map_blocks = div_round_up (PAGE_MAP_HEADER_BYTES
+  g->page_map_blocks = vdo_div_round_up (PAGE_MAP_HEADER_BYTES
                                      + PAGE_MAP_ENTRY_BYTES
                                      * (uint64_t) g->chapters_per_volume
                                      * (g->index_pages_per_chapter - 1),
                                      UDS_BLOCK_SIZE);
-  g->open_chapter_blocks = div_round_up (OPEN_CHAPTER_HEADER_BYTES
+  g->open_chapter_blocks = vdo_div_round_up (OPEN_CHAPTER_HEADER_BYTES
                                          + VDO_UDS_RECORD_SIZE
                                          * g->records_per_chapter,
                                          UDS_BLOCK_SIZE);

@@ -46,6 +46,7 @@
 #include "byte-order.h"
 #include "checksum.h"
 #include "logger.h"
+#include "math-util.h"
 #include "status.h"
 #include "volume-index.h"
 
@@ -114,17 +115,6 @@ struct name_key {
   bool hook;
 };
 
-/* Bits needed to write n, counting 0 as one bit. */
-static unsigned int
-bits_per (uint64_t n)
-{
-  unsigned int bits = 1;
-
-  while (n >>= 1)
-    bits++;
-  return bits;
-}
-
 static bool
 config_valid (const struct vdo_volume_index_config *c)
 {
@@ -146,7 +136,7 @@ compute_geometry (const struct vdo_volume_index_config *c,
   if (!config_valid (c))
     return false;
 
-  g->chapter_bits = bits_per (c->chapters - 1) + 1;
+  g->chapter_bits = vdo_bits_per (c->chapters - 1) + 1;
   g->hook_bits = c->sample_rate != 0 ? 1 : 0;
   g->entry_bits = g->chapter_bits + g->hook_bits + MIN_TAG_BITS;
   if (g->entry_bits < MIN_ENTRY_BITS)

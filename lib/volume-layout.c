@@ -6,6 +6,7 @@
 
 #include "index-geometry.h"
 #include "logger.h"
+#include "math-util.h"
 #include "status.h"
 #include "volume-layout.h"
 
@@ -27,12 +28,6 @@ static const struct vdo_version volume_version_67_0 = { 67, 0 };
  * after it, whatever the journal size. */
 #define SLAB_JOURNAL_RESERVED_ENTRIES 2048
 
-static block_count_t
-div_round_up (block_count_t n, block_count_t d)
-{
-  return n / d + (n % d != 0);
-}
-
 int
 vdo_configure_slab (block_count_t slab_blocks,
                     block_count_t slab_journal_blocks,
@@ -46,7 +41,7 @@ vdo_configure_slab (block_count_t slab_blocks,
                    slab_journal_blocks, slab_blocks);
     return VDO_BAD_CONFIGURATION;
   }
-  ref_blocks = div_round_up (slab_blocks - slab_journal_blocks,
+  ref_blocks = vdo_div_round_up (slab_blocks - slab_journal_blocks,
                              VDO_COUNTS_PER_BLOCK);
   if (ref_blocks + slab_journal_blocks >= slab_blocks) {
     vdo_log_error ("a slab of %" PRIu64 " blocks has no data blocks left "
@@ -151,16 +146,16 @@ vdo_compute_forest_size (block_count_t logical_blocks,
   int h;
 
   memset (forest, 0, sizeof *forest);
-  forest->leaf_pages = div_round_up (logical_blocks,
+  forest->leaf_pages = vdo_div_round_up (logical_blocks,
                                      VDO_BLOCK_MAP_ENTRIES_PER_PAGE);
   if (forest->leaf_pages == 0)
     forest->leaf_pages = 1;
   /* Leaf pages go to the trees round-robin. */
-  forest->leaf_pages_per_tree = div_round_up (forest->leaf_pages,
+  forest->leaf_pages_per_tree = vdo_div_round_up (forest->leaf_pages,
                                               VDO_BLOCK_MAP_ROOT_COUNT);
   level = forest->leaf_pages_per_tree;
   for (h = 0; h < VDO_BLOCK_MAP_TREE_HEIGHT; h++) {
-    level = div_round_up (level, VDO_BLOCK_MAP_ENTRIES_PER_PAGE);
+    level = vdo_div_round_up (level, VDO_BLOCK_MAP_ENTRIES_PER_PAGE);
     forest->levels[h] = level;
   }
   /* Roots live in the block map partition and super-roots only in
@@ -180,7 +175,7 @@ vdo_compute_default_logical_blocks (block_count_t data_blocks)
   vdo_compute_forest_size (data_blocks, &forest);
   if (forest.interior_pages >= data_blocks)
     return 0;
-  leaves = div_round_up (data_blocks - forest.interior_pages,
+  leaves = vdo_div_round_up (data_blocks - forest.interior_pages,
                          VDO_BLOCK_MAP_ENTRIES_PER_PAGE);
   if (forest.interior_pages + leaves >= data_blocks)
     return 0;
