@@ -485,16 +485,10 @@ acquire_lock (struct vdo_completion *completion)
     start_query (lock);
     return;
   }
-  /* Members all hold the same bytes; different bytes under one name
-   * are a hash collision and must not share anything.  A lock with no
-   * member left (its last update in flight) has no bytes to compare. */
-  if (lock->members == NULL
-      || memcmp (lock->members->block, dv->block, VDO_BLOCK_SIZE) != 0) {
-    if (lock->members == NULL) {
-      dv->hash_lock = NULL;
-      vdo_data_vio_write_block (dv);
-      return;
-    }
+  /* Members all hold the same bytes (a lock in the table has one);
+   * different bytes under one name are a hash collision and must not
+   * share anything. */
+  if (memcmp (lock->members->block, dv->block, VDO_BLOCK_SIZE) != 0) {
     count (&vdo->dedupe_counters.hash_collisions);
     dv->hash_lock = NULL;
     vdo_data_vio_write_block (dv);
