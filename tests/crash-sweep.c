@@ -178,6 +178,7 @@ take_last_error (char *buffer, size_t size)
 struct lbn_op {
   uint64_t start;               /* clock before the request */
   uint64_t end;                 /* clock after it returned; NEVER: failed */
+  uint64_t end_order;           /* stamp order of END (take_stamp) */
   uint64_t durable;             /* from when it survives a crash; NEVER */
   uint64_t key;
   bool sync;                    /* durable when it returns */
@@ -190,8 +191,8 @@ struct lbn_history {
 
 /* Only the owning worker appends to a block's history. */
 static void
-record_op (struct lbn_history *h, uint64_t start, uint64_t end, uint64_t key,
-           bool sync)
+record_op (struct lbn_history *h, uint64_t start, uint64_t end,
+           uint64_t end_order, uint64_t key, bool sync)
 {
   if (h->count == h->capacity) {
     h->capacity = h->capacity ? h->capacity * 2 : 8;
@@ -202,8 +203,8 @@ record_op (struct lbn_history *h, uint64_t start, uint64_t end, uint64_t key,
     }
   }
   h->ops[h->count++] = (struct lbn_op) {
-    .start = start, .end = end, .durable = sync ? end : NEVER, .key = key,
-    .sync = sync,
+    .start = start, .end = end, .end_order = end_order,
+    .durable = sync ? end : NEVER, .key = key, .sync = sync,
   };
 }
 
@@ -245,6 +246,7 @@ print_history (uint64_t lbn, const struct lbn_history *h)
  * started. */
 struct flush_span {
   uint64_t start, end;
+  uint64_t start_order;         /* stamp order of START */
 };
 
 static int
@@ -252,7 +254,8 @@ compare_flush_starts (const void *a, const void *b)
 {
   const struct flush_span *x = a, *y = b;
 
-  return x->start < y->start ? -1 : x->start > y->start;
+  return x->start_order < y->start_order ? -1
+         : x->start_order > y->start_order;
 }
 
 /* Give each asynchronous write the end of the earliest flush that covers
@@ -289,7 +292,7 @@ apply_flushes (struct lbn_history *model, uint64_t lbns,
       while (lo < hi) {
         size_t mid = (lo + hi) / 2;
 
-        if (flushes[mid].start < op->end)
+        if (flushes[mid].start_order < op->end_order)
           lo = mid + 1;
         else
           hi = mid;
@@ -342,8 +345,29 @@ struct run {
   bool started;
   struct flush_span *flushes;   /* completed flushes */
   size_t flush_count, flush_capacity;
+  uint64_t next_order;          /* take_stamp */
   pthread_mutex_t lock;
 };
+
+/* The simulator's clock counts device operations, so a write acknowledged
+ * before any I/O can end on the same tick a flush starts on, before or
+ * after it.  Stamps add a total order, so a flush covers exactly the
+ * writes that returned before it was called. */
+struct stamp {
+  uint64_t clock, order;
+};
+
+static struct stamp
+take_stamp (struct run *run)
+{
+  struct stamp stamp;
+
+  pthread_mutex_lock (&run->lock);
+  stamp.clock = vdo_sim_clock (run->sim);
+  stamp.order = run->next_order++;
+  pthread_mutex_unlock (&run->lock);
+  return stamp;
+}
 
 struct worker {
   struct run *run;
@@ -421,7 +445,7 @@ live_check (struct worker *w, uint64_t lbn, uint64_t count)
 }
 
 static void
-record_flush (struct run *run, uint64_t start, uint64_t end)
+record_flush (struct run *run, struct stamp start, uint64_t end)
 {
   pthread_mutex_lock (&run->lock);
   if (run->flush_count == run->flush_capacity) {
@@ -433,7 +457,9 @@ record_flush (struct run *run, uint64_t start, uint64_t end)
       exit (EXIT_FAILURE);
     }
   }
-  run->flushes[run->flush_count++] = (struct flush_span) { start, end };
+  run->flushes[run->flush_count++] = (struct flush_span) {
+    .start = start.clock, .end = end, .start_order = start.order,
+  };
   pthread_mutex_unlock (&run->lock);
 }
 
@@ -450,7 +476,8 @@ worker_main (void *arg)
     uint64_t chunk = w->index + random_below (&w->random, mine) * opt.threads;
     uint64_t offset = random_below (&w->random, CHUNK_LBNS);
     uint64_t count = 1 + random_below (&w->random, type >= OP_TRIM ? 8 : 4);
-    uint64_t lbn = chunk * CHUNK_LBNS + offset, keys[8], i, start, end;
+    uint64_t lbn = chunk * CHUNK_LBNS + offset, keys[8], i;
+    struct stamp start, end;
     bool fua = false;
     int r = 0;
 
@@ -461,7 +488,7 @@ worker_main (void *arg)
       keys[i] = pick_key (w, type);
       fill_block (w->buffer + i * BLOCK, keys[i]);
     }
-    start = vdo_sim_clock (run->sim);
+    start = take_stamp (run);
     switch (type) {
     case OP_WRITE: case OP_PATTERN: case OP_ZERO_DATA:
       /* Only asynchronous writes need FUA to be durable at once. */
@@ -483,12 +510,15 @@ worker_main (void *arg)
     default:
       break;
     }
-    end = r == 0 ? vdo_sim_clock (run->sim) : NEVER;
+    end = take_stamp (run);
+    if (r != 0)
+      end.clock = NEVER;
     if (type == OP_FLUSH && r == 0)
-      record_flush (run, start, end);
+      record_flush (run, start, end.clock);
     if (type != OP_FLUSH && type != OP_READ)
       for (i = 0; i < count; i++)
-        record_op (&run->model[lbn + i], start, end, keys[i],
+        record_op (&run->model[lbn + i], start.clock, end.clock, end.order,
+                   keys[i],
                    fua || !opt.async_writes || type == OP_TRIM
                    || type == OP_ZERO);
     if (r != 0) {
@@ -941,6 +971,22 @@ job_main (void *arg)
 
 static double seconds_since (const struct timespec *start);
 
+/* Where every thread is stuck, if gdb is there to say it: a hang in CI
+ * should be diagnosable from its log. */
+static void
+print_thread_stacks (void)
+{
+  char command[256];
+
+  snprintf (command, sizeof command,
+            "command -v gdb > /dev/null && gdb -p %ld -batch -nx "
+            "-ex 'thread apply all bt' < /dev/null 1>&2 2> /dev/null",
+            (long) getpid ());
+  if (system (command) != 0)
+    fprintf (stderr, "crash-sweep: (no thread stacks: gdb is missing or "
+             "failed)\n");
+}
+
 static void *
 watchdog_main (void *arg)
 {
@@ -965,6 +1011,7 @@ watchdog_main (void *arg)
       else
         fprintf (stderr, ", point %" PRIu64, spec->crash.point);
       fprintf (stderr, ") has run for %u s; giving up\n", opt.timeout);
+      print_thread_stacks ();
       _exit (EXIT_FAILURE);
     }
     pthread_mutex_unlock (&job_lock);
