@@ -94,6 +94,9 @@ struct vdo_volume_index {
   uint64_t sweep_window;        /* W above */
 
   uint8_t *table;
+  /* Nonempty buckets in each page of the table: saves, restores and
+   * the sweep skip empty pages without touching (faulting in) them. */
+  uint16_t *page_used;
 
   uint64_t open_chapter;
   uint64_t cursor;              /* next bucket the sweep visits */
@@ -194,6 +197,14 @@ vdo_make_volume_index (const struct vdo_volume_index_config *config,
   }
 
   index = calloc (1, sizeof *index);
+  if (index != NULL) {
+    index->page_used = calloc (g.table_bytes / VDO_BLOCK_SIZE,
+                               sizeof *index->page_used);
+    if (index->page_used == NULL) {
+      free (index);
+      index = NULL;
+    }
+  }
   if (index == NULL) {
     vdo_log_error ("volume index: out of memory");
     return ENOMEM;
@@ -203,6 +214,7 @@ vdo_make_volume_index (const struct vdo_volume_index_config *config,
   if (table == MAP_FAILED) {
     vdo_log_error ("volume index: cannot map %" PRIu64 " bytes: %s",
                    g.table_bytes, strerror (errno));
+    free (index->page_used);
     free (index);
     return ENOMEM;
   }
@@ -225,6 +237,7 @@ vdo_free_volume_index (struct vdo_volume_index *index)
   if (index == NULL)
     return;
   munmap (index->table, (size_t) index->g.table_bytes);
+  free (index->page_used);
   free (index);
 }
 
@@ -281,6 +294,23 @@ pack_bucket (const struct vdo_volume_index *index, const struct bucket *bucket,
     put_le64 (p + 8 * i, words[i]);
 }
 
+/* Pack BUCKET into bucket B, keeping the page's count of nonempty
+ * buckets. */
+static void
+store_bucket (struct vdo_volume_index *index, uint64_t b,
+              const struct bucket *bucket)
+{
+  uint8_t *p = bucket_bytes (index, b);
+  bool was_used = p[0] != 0, used = bucket->count != 0;
+
+  pack_bucket (index, bucket, p);
+  if (was_used != used) {
+    uint16_t *count = &index->page_used[b / BUCKETS_PER_PAGE];
+
+    *count = used ? *count + 1 : *count - 1;
+  }
+}
+
 /* Chapters since the entry's chapter, for the current open chapter. */
 static inline uint64_t
 entry_age (const struct vdo_volume_index *index, uint64_t entry)
@@ -330,15 +360,25 @@ sweep (struct vdo_volume_index *index, uint64_t n)
 
   if (n > index->g.buckets)
     n = index->g.buckets;
-  while (n-- > 0) {
-    uint8_t *p = bucket_bytes (index, index->cursor);
+  while (n > 0) {
+    uint64_t step = 1;
 
-    if (p[0] != 0) {
-      unpack_bucket (index, p, &bucket);
-      if (purge_bucket (index, &bucket))
-        pack_bucket (index, &bucket, p);
+    if (index->page_used[index->cursor / BUCKETS_PER_PAGE] == 0) {
+      /* Skip the rest of an empty page at once. */
+      step = BUCKETS_PER_PAGE - index->cursor % BUCKETS_PER_PAGE;
+      if (step > n)
+        step = n;
+      if (step > index->g.buckets - index->cursor)
+        step = index->g.buckets - index->cursor;
     }
-    if (++index->cursor == index->g.buckets)
+    else if (bucket_bytes (index, index->cursor)[0] != 0) {
+      unpack_bucket (index, bucket_bytes (index, index->cursor), &bucket);
+      if (purge_bucket (index, &bucket))
+        store_bucket (index, index->cursor, &bucket);
+    }
+    n -= step;
+    index->cursor += step;
+    if (index->cursor == index->g.buckets)
       index->cursor = 0;
   }
 }
@@ -350,6 +390,8 @@ clear_table (struct vdo_volume_index *index)
   if (madvise (index->table, (size_t) index->g.table_bytes,
                MADV_DONTNEED) != 0)
     memset (index->table, 0, (size_t) index->g.table_bytes);
+  memset (index->page_used, 0, vdo_volume_index_page_count (index)
+                               * sizeof *index->page_used);
   index->entries = 0;
 }
 
@@ -544,7 +586,7 @@ vdo_volume_index_put (struct vdo_volume_index *index,
 done:
   for (i = 0; i < 2; i++)
     if (dirty[i])
-      pack_bucket (index, &buckets[i], bucket_bytes (index, k.bucket[i]));
+      store_bucket (index, k.bucket[i], &buckets[i]);
   return VDO_SUCCESS;
 }
 
@@ -575,7 +617,7 @@ vdo_volume_index_remove (struct vdo_volume_index *index,
       dirty = true;
     }
     if (dirty)
-      pack_bucket (index, &bucket, p);
+      store_bucket (index, k.bucket[i], &bucket);
   }
 }
 
@@ -609,22 +651,7 @@ bool
 vdo_volume_index_page_is_empty (const struct vdo_volume_index *index,
                                 uint64_t n)
 {
-  const uint8_t *p = vdo_volume_index_page (index, n);
-  unsigned int b;
-
-  if (p == NULL)
-    return true;
-  /* Nonempty buckets have a nonzero count byte and well-formed ones
-   * nothing else; but check every byte, so a page is never skipped
-   * for holding only stray bits. */
-  for (b = 0; b < VDO_BLOCK_SIZE; b += 8) {
-    uint64_t v;
-
-    memcpy (&v, p + b, sizeof v);
-    if (v != 0)
-      return false;
-  }
-  return true;
+  return n >= vdo_volume_index_page_count (index) || index->page_used[n] == 0;
 }
 
 static void
@@ -718,8 +745,16 @@ void
 vdo_volume_index_restore_page (struct vdo_volume_index *index,
                                uint64_t n, const uint8_t *page)
 {
-  if (n < vdo_volume_index_page_count (index))
-    memcpy (index->table + n * VDO_BLOCK_SIZE, page, VDO_BLOCK_SIZE);
+  static const uint8_t zero[BUCKET_BYTES];
+  unsigned int b, used = 0;
+
+  if (n >= vdo_volume_index_page_count (index))
+    return;
+  memcpy (index->table + n * VDO_BLOCK_SIZE, page, VDO_BLOCK_SIZE);
+  /* Any nonzero byte counts, so finish_restore checks the bucket. */
+  for (b = 0; b < BUCKETS_PER_PAGE; b++)
+    used += memcmp (page + b * BUCKET_BYTES, zero, BUCKET_BYTES) != 0;
+  index->page_used[n] = (uint16_t) used;
 }
 
 static void
@@ -738,11 +773,17 @@ vdo_volume_index_finish_restore (struct vdo_volume_index *index)
   static const uint8_t zero[BUCKET_BYTES];
   uint64_t b, total = 0, all = index->g.table_bytes / BUCKET_BYTES;
 
+  /* The table was cleared before the restore: only restored pages
+   * with something in them need a look. */
   for (b = 0; b < all; b++) {
     const uint8_t *p = bucket_bytes (index, b);
     struct bucket bucket;
     uint8_t repacked[BUCKET_BYTES];
 
+    if (index->page_used[b / BUCKETS_PER_PAGE] == 0) {
+      b += BUCKETS_PER_PAGE - 1 - b % BUCKETS_PER_PAGE;
+      continue;
+    }
     if (p[0] == 0) {
       if (memcmp (p, zero, BUCKET_BYTES) == 0)
         continue;

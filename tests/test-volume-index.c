@@ -619,6 +619,56 @@ START_TEST (test_quarter_gb_lazy)
 }
 END_TEST
 
+/* page_is_empty answers from counts kept beside the table: they must
+ * agree with the bytes. */
+static void
+check_page_counts (const struct vdo_volume_index *index)
+{
+  static const uint8_t zero[4096];
+  uint64_t n;
+
+  for (n = 0; n < vdo_volume_index_page_count (index); n++)
+    ck_assert_int_eq (vdo_volume_index_page_is_empty (index, n),
+                      memcmp (vdo_volume_index_page (index, n), zero,
+                              4096) == 0);
+}
+
+START_TEST (test_page_counts_follow_contents)
+{
+  enum { CHAPTERS = 16, RPC = 512 };
+  struct vdo_volume_index *index = make_index (CHAPTERS, CHAPTERS, 0, RPC);
+  struct vdo_chunk_name name;
+  uint64_t s = 21, seed = 21;
+  unsigned int c, i;
+
+  check_page_counts (index);
+  for (c = 0; c < 2 * CHAPTERS; c++) {
+    vdo_volume_index_set_open_chapter (index, c);
+    for (i = 0; i < RPC; i++) {
+      random_name (&s, &name);
+      put_ok (index, &name, c, VDO_NO_CHAPTER);
+    }
+    check_page_counts (index);
+  }
+  /* Removing the latest chapter's names empties some buckets. */
+  s = seed;
+  for (c = 0; c < 2 * CHAPTERS; c++)
+    for (i = 0; i < RPC; i++) {
+      random_name (&s, &name);
+      if (c == 2 * CHAPTERS - 1)
+        vdo_volume_index_remove (index, &name, c);
+    }
+  check_page_counts (index);
+  /* The sweep expires everything a chapter at a time. */
+  for (c = 2 * CHAPTERS; c < 5 * CHAPTERS; c++) {
+    vdo_volume_index_set_open_chapter (index, c);
+    check_page_counts (index);
+  }
+  ck_assert_uint_eq (entries_of (index), 0);
+  vdo_free_volume_index (index);
+}
+END_TEST
+
 /* --- Save and restore ------------------------------------------------- */
 
 struct saved {
@@ -708,6 +758,7 @@ START_TEST (test_save_restore)
   ck_assert_uint_gt (sv.count, 0);
   ck_assert_uint_le (sv.count, sv.pages);
   ck_assert_int_eq (restore (copy, &sv), VDO_SUCCESS);
+  check_page_counts (copy);
 
   vdo_volume_index_get_stats (index, &st1);
   vdo_volume_index_get_stats (copy, &st2);
@@ -830,6 +881,7 @@ volume_index_suite (void)
   tcase_add_test (tc, test_memory_per_entry);
   tcase_add_test (tc, test_bad_config);
   tcase_add_test (tc, test_quarter_gb_lazy);
+  tcase_add_test (tc, test_page_counts_follow_contents);
   tcase_add_test (tc, test_save_restore);
   tcase_add_test (tc, test_restore_rejects_corruption);
   suite_add_tcase (s, tc);
