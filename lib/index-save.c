@@ -189,8 +189,11 @@ write_chunk (struct stream *stream)
 {
   block_count_t blocks = (stream->used + VDO_BLOCK_SIZE - 1) / VDO_BLOCK_SIZE;
 
-  if (stream->result != VDO_SUCCESS || blocks == 0)
+  if (stream->result != VDO_SUCCESS || blocks == 0) {
+    /* After a failed write the rest is dropped: the save has failed. */
+    stream->used = 0;
     return;
+  }
   /* Zero padding after the stream's end; not part of its CRC. */
   memset (stream->buffer + stream->used, 0,
           blocks * VDO_BLOCK_SIZE - stream->used);
@@ -208,6 +211,8 @@ stream_put (struct stream *stream, const void *data, size_t size)
   const uint8_t *bytes = data;
   size_t capacity = (size_t) STREAM_CHUNK_BLOCKS * VDO_BLOCK_SIZE;
 
+  if (stream->result != VDO_SUCCESS)
+    return;
   stream->crc = vdo_crc32_extend (stream->crc, bytes, size);
   stream->bytes += size;
   while (size > 0) {

@@ -3,6 +3,7 @@
  * rebuild after a crash, creation over garbage, read-only mode. */
 #include <config.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -920,6 +921,53 @@ START_TEST (test_save_writes_only_used_pages)
 }
 END_TEST
 
+/* A device that dies during a save, at any of its first writes: the
+ * save fails and returns.  The full geometry's stream spans several
+ * write chunks (its chapter prefixes alone are 2 MiB). */
+START_TEST (test_save_on_dying_device)
+{
+  struct vdo_dedupe_index_config config = {
+    .mem = VDO_INDEX_MEMORY_256MB, .nonce = 6, .create = true,
+    .region_start = REGION_START,
+  };
+  struct vdo_index_geometry geometry;
+  unsigned int k;
+  int fd;
+
+  ck_assert_int_eq (vdo_compute_index_geometry (config.mem, false,
+                                                &geometry), VDO_SUCCESS);
+  config.region_blocks = geometry.index_blocks;
+  fd = open (image, O_RDWR);
+  ck_assert_int_ge (fd, 0);
+  ck_assert_int_eq (ftruncate (fd, (off_t) (REGION_START
+                                            + geometry.index_blocks)
+                                   * VDO_BLOCK_SIZE), 0);
+  close (fd);
+
+  /* Operations of a save: two header reads, the invalidation and its
+   * flush, then the stream's chunks. */
+  for (k = 2; k <= 7; k++) {
+    struct vdo_sim_options options = { 0 };
+    struct vdo_dedupe_index *index;
+    struct vdo_sim_counts counts;
+    struct vdo_sim *sim;
+
+    ck_assert_int_eq (vdo_sim_create_file (image, &options, &sim), 0);
+    ck_assert_int_eq (vdo_io_start (vdo_sim_io (sim), 0), 0);
+    config.io = vdo_sim_io (sim);
+    index = start_index (&config);
+    post_new_names (index, 0, 300);
+    vdo_sim_get_counts (sim, &counts);
+    vdo_sim_fail_from (sim, counts.operations + k, EIO);
+    ck_assert_int_ne (vdo_save_dedupe_index (index), VDO_SUCCESS);
+    vdo_free_dedupe_index (index);
+    vdo_sim_get_counts (sim, &counts);
+    ck_assert_uint_ge (counts.failed, 1);
+    vdo_sim_close (sim);
+  }
+}
+END_TEST
+
 START_TEST (test_region_too_small)
 {
   struct vdo_io *io = open_image (0);
@@ -976,6 +1024,7 @@ dedupe_index_suite (void)
   tcase_add_test (sizes, test_layout_fits_standard_configs);
   tcase_add_test (sizes, test_region_too_small);
   tcase_add_test (sizes, test_save_writes_only_used_pages);
+  tcase_add_test (sizes, test_save_on_dying_device);
   suite_add_tcase (s, sizes);
   return s;
 }
