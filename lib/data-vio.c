@@ -420,17 +420,13 @@ allocate_block (struct vdo_completion *completion)
     hop (dv, add_journal_entry, vdo->journal_queue);
     return;
   }
-  /* A deduplicating write is acknowledged only when it is done, as
-   * under the sync policy: acknowledging it here, as dm-vdo does, lost
-   * flushed writes in the crash sweep's dying-device images (not yet
-   * understood; see the dedupe issue).  Without dedupe, the block is
-   * ours and the data copied, so an asynchronous write can be
-   * acknowledged now. */
+  /* The block is ours and the data copied: an asynchronous write can be
+   * acknowledged now, as dm-vdo does.  A flush waits for it to finish. */
+  vdo_acknowledge_data_vio (dv);
   if (vdo->dedupe_index != NULL) {
     vdo_dedupe_data_vio (dv);
     return;
   }
-  vdo_acknowledge_data_vio (dv);
   write_data (dv);
 }
 
