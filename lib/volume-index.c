@@ -219,6 +219,11 @@ vdo_make_volume_index (const struct vdo_volume_index_config *config,
     return ENOMEM;
   }
 
+  /* Names land in random buckets: with small pages nearly every new
+   * name faults a page in and misses the TLB.  Huge pages, where the
+   * kernel gives them, cut both by 512. */
+  (void) madvise (table, (size_t) g.table_bytes, MADV_HUGEPAGE);
+
   index->config = *config;
   index->g = g;
   index->sparse = config->sample_rate != 0;
