@@ -47,6 +47,8 @@ struct vdo {
   struct vdo_work_queue **logical_queues;
   struct vdo_work_queue **physical_queues;
   struct vdo_work_queue *journal_queue;
+  /* options.single_zone_thread: the one queue behind all the zones'. */
+  struct vdo_work_queue *zone_queue;
 
   /* Deduplication: NULL index when off.  Names are computed on the CPU
    * queue; hash zones own the hash locks. */

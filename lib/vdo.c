@@ -91,6 +91,13 @@ check_options (struct vdo *vdo)
 
   if (o->cache_pages == 0)
     o->cache_pages = VDO_BLOCK_MAP_DEFAULT_CACHE_PAGES;
+  if (o->single_zone_thread
+      && (o->logical_zones > 1 || o->physical_zones > 1 || o->hash_zones > 1)) {
+    vdo_log_error ("one zone thread runs one zone of each kind, not %u "
+                   "logical, %u physical and %u hash zones", o->logical_zones,
+                   o->physical_zones, o->hash_zones);
+    return VDO_BAD_CONFIGURATION;
+  }
   if (o->logical_zones == 0)
     o->logical_zones = 1;
   if (o->physical_zones == 0)
@@ -208,6 +215,23 @@ vdo_load (const char *path, const struct vdo_options *options,
 
 /* --- Starting (after_fork) ----------------------------------------------- */
 
+/* A new started queue NAME, or the shared zone queue. */
+static int
+make_zone_queue (struct vdo *vdo, const char *name,
+                 struct vdo_work_queue **queue)
+{
+  int r;
+
+  if (vdo->zone_queue != NULL) {
+    *queue = vdo->zone_queue;
+    return 0;
+  }
+  r = vdo_make_work_queue (name, queue);
+  if (r == 0)
+    r = vdo_start_work_queue (*queue);
+  return r;
+}
+
 static int
 make_dedupe_queues (struct vdo *vdo)
 {
@@ -222,9 +246,7 @@ make_dedupe_queues (struct vdo *vdo)
     return ENOMEM;
   for (i = 0; i < vdo->hash_zone_count; i++) {
     snprintf (name, sizeof name, "vdo-hash%u", i);
-    r = vdo_make_work_queue (name, &vdo->hash_queues[i]);
-    if (r == 0)
-      r = vdo_start_work_queue (vdo->hash_queues[i]);
+    r = make_zone_queue (vdo, name, &vdo->hash_queues[i]);
     if (r == 0)
       r = vdo_init_hash_zone (&vdo->hash_zones[i], i, vdo->hash_queues[i]);
     if (r != 0)
@@ -245,6 +267,13 @@ make_queues (struct vdo *vdo)
 
   vdo->logical_zone_count = vdo->options.logical_zones;
   vdo->physical_zone_count = vdo->options.physical_zones;
+  if (vdo->options.single_zone_thread) {
+    r = vdo_make_work_queue ("vdo-zones", &vdo->zone_queue);
+    if (r == 0)
+      r = vdo_start_work_queue (vdo->zone_queue);
+    if (r != 0)
+      return r;
+  }
   vdo->logical_zones = calloc (vdo->logical_zone_count,
                                sizeof *vdo->logical_zones);
   vdo->logical_queues = calloc (vdo->logical_zone_count,
@@ -255,9 +284,7 @@ make_queues (struct vdo *vdo)
     return ENOMEM;
   for (i = 0; i < vdo->logical_zone_count; i++) {
     snprintf (name, sizeof name, "vdo-logical%u", i);
-    r = vdo_make_work_queue (name, &vdo->logical_queues[i]);
-    if (r == 0)
-      r = vdo_start_work_queue (vdo->logical_queues[i]);
+    r = make_zone_queue (vdo, name, &vdo->logical_queues[i]);
     if (r == 0)
       r = vdo_make_lbn_lock_table (&vdo->logical_zones[i].lbn_locks);
     if (r != 0)
@@ -267,9 +294,7 @@ make_queues (struct vdo *vdo)
   }
   for (i = 0; i < vdo->physical_zone_count; i++) {
     snprintf (name, sizeof name, "vdo-physical%u", i);
-    r = vdo_make_work_queue (name, &vdo->physical_queues[i]);
-    if (r == 0)
-      r = vdo_start_work_queue (vdo->physical_queues[i]);
+    r = make_zone_queue (vdo, name, &vdo->physical_queues[i]);
     if (r != 0)
       return r;
   }
@@ -278,9 +303,7 @@ make_queues (struct vdo *vdo)
     if (r != 0)
       return r;
   }
-  r = vdo_make_work_queue ("vdo-journal", &vdo->journal_queue);
-  if (r == 0)
-    r = vdo_start_work_queue (vdo->journal_queue);
+  r = make_zone_queue (vdo, "vdo-journal", &vdo->journal_queue);
   if (r != 0)
     return r;
   /* Zone callbacks never block, and nothing enqueues to a zone while
@@ -682,14 +705,21 @@ vdo_free (struct vdo *vdo)
    * other zones: stop them in that order. */
   vdo_free_dedupe_index (vdo->dedupe_index);
   vdo->dedupe_index = NULL;
-  for (i = 0; vdo->hash_queues && i < vdo->hash_zone_count; i++)
-    vdo_free_work_queue (vdo->hash_queues[i]);
-  vdo_free_work_queue (vdo->cpu_queue);
-  for (i = 0; vdo->logical_queues && i < vdo->logical_zone_count; i++)
-    vdo_free_work_queue (vdo->logical_queues[i]);
-  for (i = 0; vdo->physical_queues && i < vdo->physical_zone_count; i++)
-    vdo_free_work_queue (vdo->physical_queues[i]);
-  vdo_free_work_queue (vdo->journal_queue);
+  if (vdo->zone_queue != NULL) {
+    /* The CPU queue enqueues onto the zones. */
+    vdo_free_work_queue (vdo->cpu_queue);
+    vdo_free_work_queue (vdo->zone_queue);
+  }
+  else {
+    for (i = 0; vdo->hash_queues && i < vdo->hash_zone_count; i++)
+      vdo_free_work_queue (vdo->hash_queues[i]);
+    vdo_free_work_queue (vdo->cpu_queue);
+    for (i = 0; vdo->logical_queues && i < vdo->logical_zone_count; i++)
+      vdo_free_work_queue (vdo->logical_queues[i]);
+    for (i = 0; vdo->physical_queues && i < vdo->physical_zone_count; i++)
+      vdo_free_work_queue (vdo->physical_queues[i]);
+    vdo_free_work_queue (vdo->journal_queue);
+  }
   if (vdo->device.io && vdo->started_io)
     vdo_io_drain (vdo->device.io);
   vdo_free_slab_depot (vdo->depot);

@@ -54,6 +54,11 @@ struct vdo_options {
   bool test_same_names;
   unsigned logical_zones;       /* 0: 1 */
   unsigned physical_zones;      /* 0: 1 */
+  /* One thread runs the journal and every logical, physical and hash
+   * zone (one of each), as dm-vdo does when its logical, physical and
+   * hash thread counts are all 0: on few cores, fewer thread switches
+   * per request beat parallel zones. */
+  bool single_zone_thread;
   bool read_only;               /* serve read-only, write nothing */
   /* Test hook: once serving, operations in inject_ops (VDO_INJECT_*)
    * fail with EIO after inject_after of them, inject_count times (0:

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -58,17 +59,24 @@ vdo_plugin_unload (void)
   free (disk);
 }
 
+/* Zone thread counts given, and how many of them were 0. */
+static unsigned zone_counts_given, zone_counts_zero;
+
+/* A zone thread count: 0..MAX, 0 meaning one shared zone thread. */
 static int
-parse_count (const char *key, const char *value, unsigned max, unsigned *out)
+parse_zone_count (const char *key, const char *value, unsigned max,
+                  unsigned *out)
 {
   unsigned r;
 
   if (nbdkit_parse_unsigned (key, value, &r) == -1)
     return -1;
-  if (r < 1 || r > max) {
-    nbdkit_error ("%s must be between 1 and %u", key, max);
+  if (r > max) {
+    nbdkit_error ("%s must be between 0 and %u", key, max);
     return -1;
   }
+  zone_counts_given++;
+  zone_counts_zero += r == 0;
   *out = r;
   return 0;
 }
@@ -129,15 +137,15 @@ vdo_plugin_config (const char *key, const char *value)
     options.cache_pages = bytes / 4096;
   }
   else if (strcmp (key, "logical-threads") == 0) {
-    if (parse_count (key, value, 60, &options.logical_zones) == -1)
+    if (parse_zone_count (key, value, 60, &options.logical_zones) == -1)
       return -1;
   }
   else if (strcmp (key, "physical-threads") == 0) {
-    if (parse_count (key, value, 16, &options.physical_zones) == -1)
+    if (parse_zone_count (key, value, 16, &options.physical_zones) == -1)
       return -1;
   }
   else if (strcmp (key, "hash-threads") == 0) {
-    if (parse_count (key, value, 100, &options.hash_zones) == -1)
+    if (parse_zone_count (key, value, 100, &options.hash_zones) == -1)
       return -1;
   }
   else if (strcmp (key, "dedupe") == 0) {
@@ -187,6 +195,14 @@ vdo_plugin_config (const char *key, const char *value)
   return 0;
 }
 
+/* With no thread counts given: one zone thread on a machine of two
+ * CPUs or fewer, where zone threads would mostly wait for each other. */
+static bool
+default_single_zone_thread (void)
+{
+  return sysconf (_SC_NPROCESSORS_ONLN) <= 2;
+}
+
 static int
 vdo_plugin_config_complete (void)
 {
@@ -194,6 +210,17 @@ vdo_plugin_config_complete (void)
     nbdkit_error ("you must supply the disk=<FILE|DEVICE> parameter");
     return -1;
   }
+  /* As dm-vdo: all three 0 runs the zones on one thread. */
+  if (zone_counts_zero > 0
+      && (zone_counts_zero < 3 || zone_counts_given > 3)) {
+    nbdkit_error ("logical-threads, physical-threads and hash-threads must "
+                  "be all 0 or all non-zero");
+    return -1;
+  }
+  if (zone_counts_zero == 3)
+    options.single_zone_thread = true;
+  else if (zone_counts_given == 0)
+    options.single_zone_thread = default_single_zone_thread ();
   return 0;
 }
 

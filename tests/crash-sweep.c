@@ -77,6 +77,7 @@ struct sweep_options {
   bool async_writes;            /* VDO_WRITE_POLICY_ASYNC, with FUA writes */
   unsigned jobs;
   unsigned logical_zones, physical_zones;
+  bool single_zone_thread;      /* the zones share one thread */
   const char *dir;
   const char *keep_dir;
   bool verbose;
@@ -540,6 +541,7 @@ open_runtime (struct vdo_io *io, struct vdo **vdo)
     .cache_pages = opt.cache_pages,
     .logical_zones = opt.logical_zones,
     .physical_zones = opt.physical_zones,
+    .single_zone_thread = opt.single_zone_thread,
     .write_policy = opt.async_writes ? VDO_WRITE_POLICY_ASYNC
                                      : VDO_WRITE_POLICY_SYNC,
     .dedupe = opt.dedupe,
@@ -1140,6 +1142,7 @@ usage (FILE *out)
 "  --async-writes    the asynchronous write policy, with some FUA writes\n"
 "  --jobs N          images checked at once (2)\n"
 "  --logical-zones N, --physical-zones N   runtime zones (1)\n"
+"  --single-zone-thread   one thread runs the journal and all zones\n"
 "  --dir DIR         scratch directory ($TMPDIR or /tmp)\n"
 "  --keep DIR        save failing images there\n"
 "  --skip-without-recovery   exit 77 if the only failures are DIRTY\n"
@@ -1177,7 +1180,7 @@ parse_options (int argc, char **argv)
     { "keep", 1, NULL, 'k' }, { "skip-without-recovery", 0, NULL, 'S' },
     { "verbose", 0, NULL, 'v' }, { "help", 0, NULL, 'h' },
     { "timeout", 1, NULL, 'T' }, { "async-writes", 0, NULL, 'A' },
-    { "dedupe", 0, NULL, 'E' },
+    { "dedupe", 0, NULL, 'E' }, { "single-zone-thread", 0, NULL, 'Z' },
     { NULL, 0, NULL, 0 },
   };
   bool eio_set = false;
@@ -1207,6 +1210,7 @@ parse_options (int argc, char **argv)
     case 'D': opt.dedupe_heavy = true; break;
     case 'A': opt.async_writes = true; break;
     case 'E': opt.dedupe = true; break;
+    case 'Z': opt.single_zone_thread = true; break;
     case 'S': opt.skip_without_recovery = true; break;
     case 'v': opt.verbose = true; break;
     case 'T': opt.timeout = number_arg (name, optarg); break;

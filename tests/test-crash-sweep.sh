@@ -20,8 +20,11 @@ export TMPDIR=$tmpdir
   --mix "$mix" --async-writes
 
 # Duplicate-heavy data through the deduplicating runtime, both write
-# policies.
+# policies; then as the plugin runs by default on two CPUs, with every
+# zone on one thread.
 "$CRASH_SWEEP" --seed "$((seed + 1))" --images "$((images / 4))" \
   --mix "$mix" --dedupe-heavy --dedupe
 "$CRASH_SWEEP" --seed "$((seed + 3))" --images "$((images / 4))" \
   --mix "$mix" --dedupe-heavy --dedupe --async-writes
+"$CRASH_SWEEP" --seed "$((seed + 4))" --images "$((images / 4))" \
+  --mix "$mix" --dedupe --async-writes --single-zone-thread

@@ -269,4 +269,6 @@ one_run () {  # LABEL SERVER-ARGS...
 
 one_run "2 logical and 2 physical zones" logical-threads=2 physical-threads=2
 one_run "default zones"
+one_run "all zones on one thread" logical-threads=0 physical-threads=0 \
+        hash-threads=0
 one_run "a 64 KiB block map cache" cache=64K logical-threads=2

@@ -32,11 +32,14 @@ unchanged "$tmpdir/random.img" "$tmpdir/random.copy"
 img=$tmpdir/vol.img
 make_volume "$img" 3G --slab-bits=13
 cp --sparse=always "$img" "$tmpdir/vol.copy"
-for opt in cache=abc cache=1K logical-threads=0 logical-threads=61 \
+for opt in cache=abc cache=1K logical-threads=61 \
            physical-threads=17 readonly=maybe frobnicate=1; do
   refuses "" disk="$img" "$opt"
 done
 refuses "at most" disk="$img" physical-threads=16   # 9 slabs: too many zones
+refuses "all 0 or all non-zero" disk="$img" logical-threads=0
+refuses "all 0 or all non-zero" disk="$img" logical-threads=0 \
+        physical-threads=0 hash-threads=2
 unchanged "$img" "$tmpdir/vol.copy"
 
 sb=$("$VDOADM" dump --json "$img" | /usr/bin/python3 -c \
