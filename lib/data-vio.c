@@ -676,6 +676,7 @@ vdo_launch_data_vio (struct data_vio *dv)
   dv->hash_lock = NULL;
   dv->is_lock_agent = false;
   dv->lock_next = dv->wait_next = NULL;
+  dv->named = false;
   dv->journal_request.recovery_point.sequence_number = 0;
   dv->old_mapping = dv->new_mapping = (struct vdo_data_location) {
     VDO_ZERO_BLOCK, VDO_MAPPING_STATE_UNMAPPED
@@ -683,6 +684,8 @@ vdo_launch_data_vio (struct data_vio *dv)
   if (dv->operation == DATA_VIO_WRITE && dv->length == VDO_BLOCK_SIZE) {
     memcpy (dv->block, dv->user_data, VDO_BLOCK_SIZE);
     dv->is_zero = is_all_zero (dv->block);
+    if (!dv->is_zero && vdo->dedupe_index != NULL)
+      vdo_name_data_vio (dv);
   }
   vdo_prepare_completion (&dv->completion, lock_lbn, logical_queue (dv), dv);
   vdo_enqueue_completion (&dv->completion);

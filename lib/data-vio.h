@@ -85,6 +85,7 @@ struct data_vio {
    * lock held, and links in its member and waiter lists. */
   struct vdo_chunk_name name;
   unsigned hash_zone;
+  bool named;                   /* name and hash_zone are its block's */
   struct hash_lock *hash_lock;
   bool is_lock_agent;           /* writes the block the lock shares */
   struct data_vio *lock_next;

@@ -515,10 +515,9 @@ acquire_lock (struct vdo_completion *completion)
   }
 }
 
-static void
-name_data (struct vdo_completion *completion)
+void
+vdo_name_data_vio (struct data_vio *dv)
 {
-  struct data_vio *dv = completion->parent;
   struct vdo *vdo = dv->vdo;
 
   if (vdo->options.test_same_names)
@@ -526,12 +525,25 @@ name_data (struct vdo_completion *completion)
   else
     vdo_compute_chunk_name (dv->block, &dv->name);
   dv->hash_zone = vdo_hash_zone_of_name (&dv->name, vdo->hash_zone_count);
-  hop (dv, acquire_lock, vdo->hash_zones[dv->hash_zone].queue);
+  dv->named = true;
+}
+
+static void
+name_data (struct vdo_completion *completion)
+{
+  struct data_vio *dv = completion->parent;
+
+  vdo_name_data_vio (dv);
+  hop (dv, acquire_lock, dv->vdo->hash_zones[dv->hash_zone].queue);
 }
 
 void
 vdo_dedupe_data_vio (struct data_vio *dv)
 {
+  if (dv->named) {
+    hop (dv, acquire_lock, dv->vdo->hash_zones[dv->hash_zone].queue);
+    return;
+  }
   hop (dv, name_data, dv->vdo->cpu_queue);
 }
 

@@ -1,9 +1,10 @@
 /* nbdkit-vdo: hash zones and hash locks: inline deduplication on the
  * write path (dm-vdo's dedupe.c, uds-index.md 2.3).
  *
- * After a write has its block (or found none: a full volume can still
- * dedupe), its data is named on a CPU thread, and it goes to the hash
- * zone the name selects.  There every concurrent write of one name
+ * A full block is named where it arrives; a partial one, once merged,
+ * on the CPU thread.  After a write has its block (or found none: a
+ * full volume can still dedupe), it goes to the hash zone its name
+ * selects.  There every concurrent write of one name
  * shares a hash lock.  The first, the agent, asks the index for advice
  * (POST with its new block, QUERY without one).  Advice is used only
  * after the block it names is pinned (pbn-lock.h) and read back equal
@@ -47,8 +48,13 @@ int vdo_init_hash_zone (struct hash_zone *zone, unsigned int number,
                         struct vdo_work_queue *queue);
 void vdo_uninit_hash_zone (struct hash_zone *zone);
 
+/* Name a full block's data where it arrives, on the submitting thread
+ * (off the zone threads, and on every CPU the clients use), saving the
+ * trip to the CPU queue. */
+void vdo_name_data_vio (struct data_vio *data_vio);
+
 /* The write has its data in its block and, unless the volume is full,
- * its allocation: name it and deduplicate.  It continues with
+ * its allocation: name it (unless named already) and deduplicate.  It continues with
  * vdo_data_vio_write_block or vdo_data_vio_share_block (data-vio.h). */
 void vdo_dedupe_data_vio (struct data_vio *data_vio);
 
