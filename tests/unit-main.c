@@ -35,6 +35,7 @@ static Suite *(*const suites[]) (void) = {
   slab_depot_suite,
   slab_depot_load_suite,
   pbn_lock_suite,
+  packer_suite,
   volume_index_suite,
   dedupe_suite,
 };
