@@ -22,6 +22,7 @@ struct vdo_user_request {
   struct vdo *vdo;
   bool discard_unmap;
   bool early_ack;               /* blocks may be acknowledged early */
+  bool fua;
   pthread_mutex_t lock;
   pthread_cond_t done;
   unsigned pending;
@@ -46,6 +47,10 @@ get_data_vio (struct vdo *vdo)
   struct data_vio *dv;
 
   pthread_mutex_lock (&vdo->pool_lock);
+  /* Out of requests: those parked in the packer must not wait for more
+   * company. */
+  if (vdo->free_data_vios == NULL && vdo->packer != NULL)
+    vdo_packer_request_write_all (vdo->packer);
   while (vdo->free_data_vios == NULL)
     pthread_cond_wait (&vdo->pool_available, &vdo->pool_lock);
   dv = vdo->free_data_vios;
@@ -112,6 +117,9 @@ vdo_wait_for_acknowledged_writes (struct vdo *vdo)
          >= VDO_FLUSH_GENERATIONS)
     pthread_cond_wait (&vdo->flush_progress, &vdo->flush_lock);
   closing = vdo->write_generation++;
+  /* Writes of the closing generation may be parked in the packer. */
+  if (vdo->packer != NULL)
+    vdo_packer_request_flush (vdo->packer, closing + 1);
   while (vdo->oldest_generation <= closing) {
     if (vdo->pending_writes[vdo->oldest_generation % VDO_FLUSH_GENERATIONS] > 0)
       pthread_cond_wait (&vdo->flush_progress, &vdo->flush_lock);
@@ -182,6 +190,7 @@ init_request (struct vdo_user_request *request, struct vdo *vdo)
   request->pending = 1;         /* the submitter's own reference */
   request->result = VDO_SUCCESS;
   request->early_ack = false;
+  request->fua = false;
 }
 
 /* Drop the submitter's reference and wait for every block. */
@@ -219,6 +228,7 @@ launch_block (struct vdo_user_request *request, enum data_vio_operation op,
   dv->user_data = user_data;
   dv->is_zero = false;
   dv->early_ack = request->early_ack;
+  dv->fua = request->fua;
   dv->acknowledged = false;
   dv->flush_tracked = false;
   /* Counted before it can be acknowledged, so a flush after the
@@ -239,7 +249,7 @@ check_range (struct vdo *vdo, uint32_t count, uint64_t offset)
 /* Split [offset, offset+count) into blocks, each with its part. */
 static int
 run_blocks (struct vdo *vdo, enum data_vio_operation op, void *buf,
-            uint32_t count, uint64_t offset, bool early_ack)
+            uint32_t count, uint64_t offset, bool early_ack, bool fua)
 {
   struct vdo_user_request request;
   uint8_t *p = buf;
@@ -249,6 +259,7 @@ run_blocks (struct vdo *vdo, enum data_vio_operation op, void *buf,
     return r;
   init_request (&request, vdo);
   request.early_ack = early_ack;
+  request.fua = fua;
   while (count > 0) {
     uint32_t in_block = offset % VDO_BLOCK_SIZE;
     uint32_t n = VDO_BLOCK_SIZE - in_block;
@@ -267,7 +278,7 @@ run_blocks (struct vdo *vdo, enum data_vio_operation op, void *buf,
 int
 vdo_read (struct vdo *vdo, void *buf, uint32_t count, uint64_t offset)
 {
-  return run_blocks (vdo, DATA_VIO_READ, buf, count, offset, false);
+  return run_blocks (vdo, DATA_VIO_READ, buf, count, offset, false, false);
 }
 
 int
@@ -278,7 +289,8 @@ vdo_write (struct vdo *vdo, const void *buf, uint32_t count, uint64_t offset,
     return EROFS;
   /* Writes only read from the buffer. */
   return run_blocks (vdo, DATA_VIO_WRITE, (void *) buf, count, offset,
-                     !fua && vdo->options.write_policy == VDO_WRITE_POLICY_ASYNC);
+                     !fua && vdo->options.write_policy == VDO_WRITE_POLICY_ASYNC,
+                     fua);
 }
 
 int
@@ -429,10 +441,10 @@ vdo_discard (struct vdo *vdo, uint32_t count, uint64_t offset, bool unmap)
   r = 0;
   if (head_end > offset)
     r = run_blocks (vdo, DATA_VIO_WRITE, (void *) zeros, head_end - offset,
-                    offset, false);
+                    offset, false, false);
   if (r == 0 && end > tail_start)
     r = run_blocks (vdo, DATA_VIO_WRITE, (void *) zeros, end - tail_start,
-                    tail_start, false);
+                    tail_start, false, false);
   if (r != 0 || last <= first)
     return r;
 

@@ -11,6 +11,7 @@ Suite *work_queue_suite (void);
 Suite *dedupe_suite (void);
 Suite *pbn_lock_suite (void);
 Suite *packer_suite (void);
+Suite *compression_suite (void);
 Suite *geometry_suite (void);
 Suite *index_geometry_suite (void);
 Suite *index_format_suite (void);
