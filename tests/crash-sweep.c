@@ -74,6 +74,7 @@ struct sweep_options {
   unsigned mix[KIND_COUNT];     /* relative weights */
   bool dedupe_heavy;
   bool dedupe;                  /* the runtime deduplicates */
+  bool compression;             /* the runtime compresses; data compresses */
   bool async_writes;            /* VDO_WRITE_POLICY_ASYNC, with FUA writes */
   unsigned jobs;
   unsigned logical_zones, physical_zones;
@@ -117,20 +118,24 @@ mix_seed (uint64_t a, uint64_t b)
 }
 
 /* Key 0 is the zero block; any other key names a block that starts with
- * the key and goes on with a stream drawn from it. */
+ * the key and goes on with a stream drawn from it.  With --compression,
+ * most keys repeat a run of that stream, of a length the key picks, so
+ * LZ4 fragments of many sizes reach the packer. */
 static void
 fill_block (uint8_t *block, uint64_t key)
 {
   uint64_t *words = (uint64_t *) block, state = key;
-  size_t i;
+  size_t i, run = BLOCK / sizeof *words;
 
   if (key == 0) {
     memset (block, 0, BLOCK);
     return;
   }
+  if (opt.compression && key % 8 != 0)
+    run = 2 + (key >> 8) % 300;
   words[0] = key;
   for (i = 1; i < BLOCK / sizeof *words; i++)
-    words[i] = next_random (&state);
+    words[i] = i < run ? next_random (&state) : words[i - run];
 }
 
 static bool
@@ -342,6 +347,7 @@ struct run {
   uint64_t op_counts[OP_TYPES];
   uint64_t failed_requests;
   uint64_t live_failures;
+  struct vdo_statistics stats;  /* at the end of the workload */
   bool started;
   struct flush_span *flushes;   /* completed flushes */
   size_t flush_count, flush_capacity;
@@ -543,6 +549,7 @@ open_runtime (struct vdo_io *io, struct vdo **vdo)
     .write_policy = opt.async_writes ? VDO_WRITE_POLICY_ASYNC
                                      : VDO_WRITE_POLICY_SYNC,
     .dedupe = opt.dedupe,
+    .compression = opt.compression,
     .io = io,
   };
   int r;
@@ -619,6 +626,7 @@ run_workload (struct run *run, struct vdo_io *base, uint64_t seed,
     vdo_io_free_buffer (workers[i].scratch);
   }
   apply_flushes (run->model, opt.lbns, run->flushes, run->flush_count);
+  vdo_get_statistics (run->vdo, &run->stats);
   r = vdo_stop (run->vdo);
   if (fail_op != NEVER)
     r = 0;
@@ -1138,6 +1146,7 @@ usage (FILE *out)
 "  --dedupe-heavy    mostly repeated data\n"
 "  --dedupe          the runtime deduplicates (the index in the simulator)\n"
 "  --async-writes    the asynchronous write policy, with some FUA writes\n"
+"  --compression     compressible data, and the runtime compresses it\n"
 "  --jobs N          images checked at once (2)\n"
 "  --logical-zones N, --physical-zones N   runtime zones (1)\n"
 "  --dir DIR         scratch directory ($TMPDIR or /tmp)\n"
@@ -1177,7 +1186,7 @@ parse_options (int argc, char **argv)
     { "keep", 1, NULL, 'k' }, { "skip-without-recovery", 0, NULL, 'S' },
     { "verbose", 0, NULL, 'v' }, { "help", 0, NULL, 'h' },
     { "timeout", 1, NULL, 'T' }, { "async-writes", 0, NULL, 'A' },
-    { "dedupe", 0, NULL, 'E' },
+    { "dedupe", 0, NULL, 'E' }, { "compression", 0, NULL, 'C' },
     { NULL, 0, NULL, 0 },
   };
   bool eio_set = false;
@@ -1207,6 +1216,7 @@ parse_options (int argc, char **argv)
     case 'D': opt.dedupe_heavy = true; break;
     case 'A': opt.async_writes = true; break;
     case 'E': opt.dedupe = true; break;
+    case 'C': opt.compression = true; break;
     case 'S': opt.skip_without_recovery = true; break;
     case 'v': opt.verbose = true; break;
     case 'T': opt.timeout = number_arg (name, optarg); break;
@@ -1284,10 +1294,11 @@ main (int argc, char **argv)
   vdo_sim_get_counts (main_run.sim, &counts);
   boundaries = vdo_sim_boundaries (main_run.sim, NULL, 0);
   printf ("crash-sweep: seed %" PRIu64 ", %" PRIu64 " requests on %u threads "
-          "over %" PRIu64 " of %" PRIu64 " LBNs%s%s (", opt.seed, opt.ops,
+          "over %" PRIu64 " of %" PRIu64 " LBNs%s%s%s (", opt.seed, opt.ops,
           opt.threads, opt.lbns, logical_blocks (),
           opt.dedupe_heavy ? ", duplicate-heavy" : "",
-          opt.dedupe ? ", deduplicating" : "");
+          opt.dedupe ? ", deduplicating" : "",
+          opt.compression ? ", compressing" : "");
   for (k = 0; k < OP_TYPES; k++)
     printf ("%s%s %" PRIu64, k ? ", " : "", op_names[k],
             main_run.op_counts[k]);
@@ -1296,6 +1307,11 @@ main (int argc, char **argv)
           PRIu64 " flush/FUA boundaries; %.1f s\n", counts.writes,
           counts.fua_writes, counts.blocks_written, counts.flushes,
           vdo_sim_clock (main_run.sim), boundaries, seconds_since (&started));
+  if (opt.compression)
+    printf ("crash-sweep: %" PRIu64 " compressed fragments in %" PRIu64
+            " compressed blocks\n",
+            main_run.stats.compressed_fragments_written,
+            main_run.stats.compressed_blocks_written);
   fflush (stdout);
   if (main_run.live_failures > 0 || main_run.failed_requests > 0) {
     fprintf (stderr, "crash-sweep: the workload itself went wrong: %" PRIu64

@@ -25,3 +25,11 @@ export TMPDIR=$tmpdir
   --mix "$mix" --dedupe-heavy --dedupe
 "$CRASH_SWEEP" --seed "$((seed + 3))" --images "$((images / 4))" \
   --mix "$mix" --dedupe-heavy --dedupe --async-writes
+
+# Compressible data through the compressing runtime, both write
+# policies: crashes find fragments parked in the packer, compressed
+# blocks with some fragments journaled, and freed ones.
+"$CRASH_SWEEP" --seed "$((seed + 4))" --images "$((images / 2))" \
+  --mix "$mix" --compression --async-writes
+"$CRASH_SWEEP" --seed "$((seed + 5))" --images "$((images / 4))" \
+  --mix "$mix" --compression --dedupe
