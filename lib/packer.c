@@ -336,16 +336,33 @@ best_fit (struct vdo_packer *packer, unsigned int size)
   return best;
 }
 
+/* Nothing has room for SIZE bytes: the bin to write so the fragment
+ * can start it over, or NULL to write the fragment alone.  The fullest
+ * bin of two or more wastes the least.  When every bin holds one
+ * fragment, one fragment goes alone either way: the largest, which is
+ * the hardest to pair, of those and the new one. */
 static struct packer_bin *
-fullest_bin (struct vdo_packer *packer)
+bin_to_overflow (struct vdo_packer *packer, unsigned int size)
 {
-  struct packer_bin *fullest = &packer->bins[0];
+  struct packer_bin *fullest = NULL, *largest_single = NULL;
   unsigned int i;
 
-  for (i = 1; i < packer->bin_count; i++)
-    if (packer->bins[i].free_space < fullest->free_space)
-      fullest = &packer->bins[i];
-  return fullest;
+  for (i = 0; i < packer->bin_count; i++) {
+    struct packer_bin *bin = &packer->bins[i];
+
+    if (bin->count >= 2) {
+      if (fullest == NULL || bin->free_space < fullest->free_space)
+        fullest = bin;
+    }
+    else if (largest_single == NULL
+             || bin->free_space < largest_single->free_space)
+      largest_single = bin;
+  }
+  if (fullest != NULL)
+    return fullest;
+  if (VDO_COMPRESSED_BLOCK_DATA_SIZE - largest_single->free_space > size)
+    return largest_single;
+  return NULL;
 }
 
 void
@@ -355,13 +372,20 @@ vdo_packer_add (struct vdo_packer *packer, struct vdo_packer_item *item)
 
   add_counter (&packer->fragments_in_packer, 1);
   item->next_in_batch = NULL;
-  item->deadline = now_ns (packer) + (item->waited_on
-                                      ? packer->waited_on_wait_ns
-                                      : packer->max_wait_ns);
+  /* A flush already waits for an old generation's fragment: it may
+   * wait only briefly for company (the flushed writes still on their
+   * way arrive in a burst), as one whose writer waits. */
+  item->deadline = now_ns (packer)
+                   + (item->waited_on || item->generation < packer->flush_below
+                      ? packer->waited_on_wait_ns : packer->max_wait_ns);
   if (bin == NULL) {
-    /* Every bin is taken and none has room: the fullest wastes the
-     * least by going now, and starts over with this fragment. */
-    bin = fullest_bin (packer);
+    bin = bin_to_overflow (packer, item->size);
+    if (bin == NULL) {
+      add_counter (&packer->fragments_in_packer, -1);
+      add_counter (&packer->lone_fragments, 1);
+      packer->config.emit (packer->config.context, item, 1);
+      return;
+    }
     write_bin (packer, bin);
   }
   bin->items[bin->count++] = item;
@@ -370,10 +394,8 @@ vdo_packer_add (struct vdo_packer *packer, struct vdo_packer_item *item)
     bin->oldest_generation = item->generation;
   if (item->deadline < bin->deadline)
     bin->deadline = item->deadline;
-  /* Full, holding what a flush already waits for, or what another
-   * request waits for: write it now. */
+  /* Full, or holding what another request waits for: write it now. */
   if (bin->count == VDO_MAX_COMPRESSION_SLOTS || bin->free_space == 0
-      || bin->oldest_generation < packer->flush_below
       || atomic_load (&item->release_wanted))
     write_bin (packer, bin);
   update_timer (packer);

@@ -4,7 +4,9 @@
  * Fragments wait in bins, each bin one compressed block in the making
  * (at most 14 fragments, VDO_COMPRESSED_BLOCK_DATA_SIZE bytes).  A new
  * fragment goes to the fullest bin it fits in; when none has room, the
- * fullest bin is written and the fragment starts it over.  A bin is
+ * fullest bin of two or more fragments is written and the fragment
+ * starts it over, or, when every bin holds one, the largest of those
+ * fragments and the new one is written alone.  A bin is
  * written when it is full (14 fragments or no byte left), when a flush
  * needs one of its fragments, when its oldest fragment has waited too
  * long, or when the data path runs short of requests (pressure).  A bin
@@ -86,7 +88,10 @@ struct vdo_packer_config {
 
 enum {
   VDO_PACKER_DEFAULT_BINS = 16,
-  VDO_PACKER_DEFAULT_MAX_WAIT_US = 50000,
+  /* Flushes, requests on the same LBN and a short pool take fragments
+   * out sooner; this bounds the rest (a hash lock's waiters, above all)
+   * while leaving slow writers time to fill a block. */
+  VDO_PACKER_DEFAULT_MAX_WAIT_US = 500000,
   VDO_PACKER_DEFAULT_WAITED_ON_WAIT_US = 1000,
 };
 
@@ -110,7 +115,8 @@ void vdo_free_packer (struct vdo_packer *packer);
 void vdo_packer_add (struct vdo_packer *packer, struct vdo_packer_item *item);
 
 /* Write every bin that holds a fragment of a generation below BELOW;
- * fragments of such generations that arrive later are not kept. */
+ * fragments of such generations that arrive later wait no longer than
+ * those whose writer waits. */
 void vdo_packer_flush (struct vdo_packer *packer, uint64_t below);
 
 /* Write every bin that holds anything. */

@@ -54,7 +54,7 @@ struct vdo_options {
   bool compression;
   /* Test hooks: the longest a fragment waits in the packer, in
    * microseconds, when its write was acknowledged and when its writer
-   * waits (0: the defaults, 50 ms and 1 ms). */
+   * waits (0: the defaults, 500 ms and 1 ms). */
   uint64_t packer_wait_us;
   uint64_t packer_waited_on_wait_us;
   /* Test hook: every block gets the same name, so different data

@@ -170,8 +170,8 @@ START_TEST (test_best_fit_and_overflow)
   /* 1000 bytes fit both; the fuller bin (3000) takes them. */
   vdo_packer_add (packer, make_item (2, 1000, VDO_PACKER_NO_GENERATION));
   ck_assert_uint_eq (rec.items_out, 0);
-  /* 2500 fit neither: the fullest bin (4000 used) goes, and the
-   * fragment starts it over. */
+  /* 2500 fit neither: the fullest bin of two (4000 used) goes, and
+   * the fragment starts it over. */
   vdo_packer_add (packer, make_item (3, 2500, VDO_PACKER_NO_GENERATION));
   ck_assert_uint_eq (rec.batches, 1);
   ck_assert_uint_eq (rec.last_count, 2);
@@ -182,6 +182,32 @@ START_TEST (test_best_fit_and_overflow)
   ck_assert_uint_eq (rec.batches, 1);
   ck_assert_uint_eq (rec.lone, 2);
   ck_assert_uint_eq (rec.items_out, 4);
+  vdo_free_packer (packer);
+}
+END_TEST
+
+START_TEST (test_overflow_of_single_fragments)
+{
+  struct vdo_packer *packer = make_test_packer (2);
+
+  vdo_packer_add (packer, make_item (0, 3000, VDO_PACKER_NO_GENERATION));
+  vdo_packer_add (packer, make_item (1, 2000, VDO_PACKER_NO_GENERATION));
+  /* Fits neither, and both bins hold one: the largest of the three
+   * fragments, the new one, goes alone. */
+  vdo_packer_add (packer, make_item (2, 3500, VDO_PACKER_NO_GENERATION));
+  ck_assert_uint_eq (rec.lone, 1);
+  ck_assert_ptr_eq (rec.last_first, &items[2].item);
+  /* Smaller than the 3000: that one goes alone instead, and 2500 takes
+   * its bin. */
+  vdo_packer_add (packer, make_item (3, 2500, VDO_PACKER_NO_GENERATION));
+  ck_assert_uint_eq (rec.lone, 2);
+  ck_assert_ptr_eq (rec.last_first, &items[0].item);
+  /* 1500 pairs with the 2500. */
+  vdo_packer_add (packer, make_item (4, 1500, VDO_PACKER_NO_GENERATION));
+  vdo_packer_write_all (packer);
+  ck_assert_uint_eq (rec.batches, 1);
+  ck_assert_uint_eq (rec.lone, 3);
+  ck_assert_uint_eq (rec.items_out, 5);
   vdo_free_packer (packer);
 }
 END_TEST
@@ -198,8 +224,12 @@ START_TEST (test_flush_generations)
   vdo_packer_flush (packer, 6);
   ck_assert_uint_eq (rec.batches, 1);
   ck_assert_uint_eq (rec.last_count, 2);
-  /* A late arrival of an old generation is not kept; its bin goes. */
+  /* A late arrival of an old generation waits only briefly (10 us
+   * here), and takes its bin with it. */
   vdo_packer_add (packer, make_item (3, 500, 5));
+  ck_assert_uint_eq (rec.batches, 1);
+  fake_now += 10000;
+  vdo_packer_expire (packer);
   ck_assert_uint_eq (rec.batches, 2);
   ck_assert_uint_eq (rec.last_count, 2);
   ck_assert_ptr_eq (rec.last_first, &items[2].item);
@@ -409,6 +439,7 @@ packer_suite (void)
   tcase_set_timeout (tc, 60);
   tcase_add_test (tc, test_full_bins_are_written);
   tcase_add_test (tc, test_best_fit_and_overflow);
+  tcase_add_test (tc, test_overflow_of_single_fragments);
   tcase_add_test (tc, test_flush_generations);
   tcase_add_test (tc, test_deadlines);
   tcase_add_test (tc, test_release_wanted);
