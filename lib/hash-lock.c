@@ -511,6 +511,12 @@ acquire_lock (struct vdo_completion *completion)
   case LOCK_QUERYING:
   case LOCK_VERIFYING:
   case LOCK_WRITING:
+    /* A writer that waits (FUA, or the synchronous policy) must not
+     * wait for the agent's fragment to find company in the packer. */
+    if (!dv->acknowledged && vdo->packer != NULL && lock->agent != NULL)
+      vdo_packer_request_release (vdo->packer, &lock->agent->packing);
+    add_waiter (lock, dv);
+    return;
   case LOCK_PINNING:
     add_waiter (lock, dv);
     return;

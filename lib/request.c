@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "data-vio.h"
 #include "io.h"
@@ -41,18 +42,37 @@ vdo_status_to_errno (int status)
   }
 }
 
+/* How long an empty pool may go without a request coming back before
+ * the packer is asked to write everything. */
+#define POOL_STALL_NS 10000000
+
 static struct data_vio *
 get_data_vio (struct vdo *vdo)
 {
   struct data_vio *dv;
 
   pthread_mutex_lock (&vdo->pool_lock);
-  /* Out of requests: those parked in the packer must not wait for more
-   * company. */
-  if (vdo->free_data_vios == NULL && vdo->packer != NULL)
-    vdo_packer_request_write_all (vdo->packer);
-  while (vdo->free_data_vios == NULL)
-    pthread_cond_wait (&vdo->pool_available, &vdo->pool_lock);
+  while (vdo->free_data_vios == NULL) {
+    struct timespec deadline;
+
+    if (vdo->packer == NULL) {
+      pthread_cond_wait (&vdo->pool_available, &vdo->pool_lock);
+      continue;
+    }
+    /* Out of requests, and none came back for a while: those parked in
+     * the packer, or waiting for a fragment there, must not wait for
+     * more company.  A pool merely busy keeps the bins filling. */
+    clock_gettime (CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += POOL_STALL_NS;
+    if (deadline.tv_nsec >= 1000000000) {
+      deadline.tv_sec++;
+      deadline.tv_nsec -= 1000000000;
+    }
+    if (pthread_cond_timedwait (&vdo->pool_available, &vdo->pool_lock,
+                                &deadline) == ETIMEDOUT
+        && vdo->free_data_vios == NULL)
+      vdo_packer_request_write_all (vdo->packer);
+  }
   dv = vdo->free_data_vios;
   vdo->free_data_vios = dv->next;
   pthread_mutex_unlock (&vdo->pool_lock);
