@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 
@@ -145,10 +146,30 @@ fail_after_allocation (struct vdo_completion *completion)
   finish_data_vio (dv, result);
 }
 
+static void fail_data_vio (struct data_vio *dv, int result);
+
+/* On the compressed block's zone: the increment this data_vio claimed
+ * will not come. */
+static void
+fail_after_compressed_write (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+
+  vdo_unpin_block (dv->vdo->depot, dv->compressed_pin);
+  dv->compressed_pin = NULL;
+  fail_data_vio (dv, completion->result);
+}
+
 static void
 fail_data_vio (struct data_vio *dv, int result)
 {
   release_journal_entry_lock (dv);
+  if (dv->compressed_pin != NULL) {
+    dv->completion.result = result;
+    hop (dv, fail_after_compressed_write,
+         physical_queue_of (dv, dv->compressed_pin->pbn));
+    return;
+  }
   if (dv->allocation != 0) {
     dv->completion.result = result;
     hop (dv, fail_after_allocation, physical_queue_of (dv, dv->allocation));
@@ -221,12 +242,28 @@ reference_update_finished (struct vdo_completion *completion)
   hop (dv, update_block_map, logical_queue (dv));
 }
 
+/* On the compressed block's zone, its increment applied: the block no
+ * longer needs this fragment's pin. */
+static void
+fragment_increment_finished (struct vdo_completion *completion)
+{
+  struct data_vio *dv = completion->parent;
+
+  vdo_unpin_block (dv->vdo->depot, dv->compressed_pin);
+  dv->compressed_pin = NULL;
+  reference_update_finished (completion);
+}
+
 static void
 launch_reference_update (struct data_vio *dv, struct vdo_reference_update *update,
                          physical_block_number_t pbn,
                          enum vdo_reference_operation operation)
 {
-  vdo_prepare_completion (&update->completion, reference_update_finished,
+  bool fragment = operation == VDO_DATA_INCREMENT && dv->compressed_pin != NULL;
+
+  vdo_prepare_completion (&update->completion,
+                          fragment ? fragment_increment_finished
+                                   : reference_update_finished,
                           physical_queue_of (dv, pbn), dv);
   update->pbn = pbn;
   update->operation = operation;
@@ -321,6 +358,18 @@ write_data (struct data_vio *dv)
                        dv->vdo->journal_queue, dv);
 }
 
+/* The data is on disk where new_mapping says. */
+static void
+block_written (struct data_vio *dv)
+{
+  if (dv->is_lock_agent) {
+    /* Its hash lock may share the block from now on. */
+    vdo_hash_lock_block_written (dv);
+    return;
+  }
+  vdo_data_vio_continue_to_journal (dv);
+}
+
 static void
 data_written (struct vdo_completion *completion)
 {
@@ -332,24 +381,175 @@ data_written (struct vdo_completion *completion)
     fail_data_vio (dv, completion->result);
     return;
   }
-  if (dv->is_lock_agent) {
-    /* Its hash lock may share the block from now on. */
-    vdo_hash_lock_block_written (dv);
-    return;
-  }
-  vdo_data_vio_continue_to_journal (dv);
+  dv->new_mapping.pbn = dv->allocation;
+  dv->new_mapping.state = VDO_MAPPING_STATE_UNCOMPRESSED;
+  block_written (dv);
 }
 
 void
 vdo_data_vio_continue_to_journal (struct data_vio *dv)
 {
-  dv->new_mapping.pbn = dv->allocation;
-  dv->new_mapping.state = VDO_MAPPING_STATE_UNCOMPRESSED;
   if (vdo_on_work_queue (dv->vdo->journal_queue)) {
     add_journal_entry (&dv->completion);
     return;
   }
   hop (dv, add_journal_entry, dv->vdo->journal_queue);
+}
+
+/* --- Compression (vdo-format.md 6) ------------------------------------- */
+
+static struct data_vio *
+owner_of (struct vdo_packer_item *item)
+{
+  return item->owner;
+}
+
+/* On a fragment's own zone: the compressed block holds its data, so its
+ * own block goes back. */
+static void
+release_packed_allocation (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+
+  vdo_release_provisional_block (dv->vdo->depot, dv->allocation);
+  dv->allocation = 0;
+  block_written (dv);
+}
+
+/* On the compressed block's zone. */
+static void
+compressed_block_written (struct vdo_completion *completion)
+{
+  struct data_vio *agent = completion->parent;
+  struct vdo_pbn_lock *pin = agent->compressed_pin;
+  struct vdo_packer_item *item = &agent->packing;
+  int result = completion->result;
+
+  if (result != 0) {
+    unsigned i;
+
+    vdo_enter_read_only_mode (agent->vdo->read_only, result);
+    /* No fragment will take a reference: the last unpin frees the
+     * block. */
+    for (i = 0; i < agent->batch_count; i++)
+      vdo_unpin_block (agent->vdo->depot, pin);
+  }
+  while (item != NULL) {
+    struct vdo_packer_item *next = item->next_in_batch;
+    struct data_vio *dv = owner_of (item);
+
+    item->next_in_batch = NULL;
+    if (result != 0) {
+      dv->compressed_pin = NULL;
+      fail_data_vio (dv, result);
+    }
+    else {
+      dv->new_mapping = (struct vdo_data_location) {
+        pin->pbn, vdo_get_state_for_slot (item->slot)
+      };
+      if (dv->allocation != 0)
+        hop (dv, release_packed_allocation,
+             physical_queue_of (dv, dv->allocation));
+      else
+        block_written (dv);
+    }
+    item = next;
+  }
+}
+
+static void
+fail_batch (struct data_vio *agent, int result)
+{
+  struct vdo_packer_item *item = &agent->packing;
+
+  while (item != NULL) {
+    struct vdo_packer_item *next = item->next_in_batch;
+
+    item->next_in_batch = NULL;
+    fail_data_vio (owner_of (item), result);
+    item = next;
+  }
+}
+
+/* On the zone of the agent's block: pin it for every fragment, then
+ * write the compressed block there. */
+static void
+write_compressed_block (struct vdo_completion *completion)
+{
+  struct data_vio *agent = as_data_vio (completion);
+  struct vdo *vdo = agent->vdo;
+  physical_block_number_t pbn = agent->allocation;
+  struct vdo_packer_item *item;
+  struct vdo_pbn_lock *pin;
+
+  if (vdo_is_read_only (vdo->read_only)) {
+    fail_batch (agent, VDO_READ_ONLY);
+    return;
+  }
+  pin = vdo_pin_compressed_block (vdo->depot, pbn, agent->batch_count);
+  if (pin == NULL) {
+    vdo_log_error ("cannot pin PBN %llu for a compressed block",
+                   (unsigned long long) pbn);
+    vdo_enter_read_only_mode (vdo->read_only, UDS_BAD_STATE);
+    fail_batch (agent, UDS_BAD_STATE);
+    return;
+  }
+  /* The pin owns the block's provisional reference from here on. */
+  agent->allocation = 0;
+  for (item = &agent->packing; item != NULL; item = item->next_in_batch)
+    owner_of (item)->compressed_pin = pin;
+  vdo_submit_data_vio (&agent->vio, &vdo->device, VDO_IO_WRITE, pbn,
+                       agent->verify, compressed_block_written,
+                       physical_queue_of (agent, pbn), agent);
+}
+
+void
+vdo_data_vio_packed (void *context, struct vdo_packer_item *first,
+                     unsigned count)
+{
+  struct data_vio *agent = owner_of (first);
+
+  (void) context;
+  if (count == 1) {
+    /* A block of one fragment saves nothing. */
+    write_data (agent);
+    return;
+  }
+  agent->batch_count = count;
+  hop (agent, write_compressed_block, physical_queue_of (agent,
+                                                         agent->allocation));
+}
+
+static void
+pack_data (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+
+  vdo_packer_add (dv->vdo->packer, &dv->packing);
+}
+
+/* On a CPU queue: keep the LZ4 fragment only by the kernel's rule. */
+static void
+compress_data (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+  struct vdo_packer_item *item = &dv->packing;
+  size_t size = vdo_compress_block (dv->block, dv->scratch);
+
+  if (size == 0) {
+    write_data (dv);
+    return;
+  }
+  item->fragment = dv->scratch;
+  item->size = size;
+  item->block = dv->verify;
+  item->owner = dv;
+  /* Only an early-acknowledged write is counted in a flush generation;
+   * any other has its writer waiting, so it waits briefly. */
+  item->generation = dv->flush_tracked ? dv->flush_generation
+                                       : VDO_PACKER_NO_GENERATION;
+  item->waited_on = !dv->acknowledged;
+  hop (dv, pack_data, dv->vdo->packer_queue);
 }
 
 void
@@ -358,6 +558,11 @@ vdo_data_vio_write_block (struct data_vio *dv)
   if (dv->allocation == 0) {
     /* Nothing to share and no room for a copy. */
     fail_data_vio (dv, VDO_NO_SPACE);
+    return;
+  }
+  /* A FUA write goes straight to disk, as in dm-vdo. */
+  if (dv->vdo->packer != NULL && !dv->fua) {
+    hop (dv, compress_data, dv->vdo->cpu_queue);
     return;
   }
   write_data (dv);
@@ -427,7 +632,7 @@ allocate_block (struct vdo_completion *completion)
     vdo_dedupe_data_vio (dv);
     return;
   }
-  write_data (dv);
+  vdo_data_vio_write_block (dv);
 }
 
 static void
@@ -661,8 +866,21 @@ lock_lbn (struct vdo_completion *completion)
   /* When the lock is handed over later, the completion runs
    * find_mapping on this zone. */
   dv->completion.callback = find_mapping;
-  if (vdo_acquire_lbn_lock (logical_zone_of (dv)->lbn_locks, &dv->lbn_waiter))
+  if (vdo_acquire_lbn_lock (logical_zone_of (dv)->lbn_locks, &dv->lbn_waiter)) {
     find_mapping (completion);
+    return;
+  }
+  /* The holder may be waiting in the packer, which need not keep it.
+   * It holds the lock until it finishes on this thread, so it is still
+   * a live data_vio here. */
+  if (dv->vdo->packer != NULL) {
+    struct vdo_lbn_waiter *holder =
+      vdo_lbn_lock_holder (logical_zone_of (dv)->lbn_locks, dv->lbn);
+    struct data_vio *other = (struct data_vio *)
+      ((char *) holder - offsetof (struct data_vio, lbn_waiter));
+
+    vdo_packer_request_release (dv->vdo->packer, &other->packing);
+  }
 }
 
 void
@@ -675,6 +893,8 @@ vdo_launch_data_vio (struct data_vio *dv)
   dv->allocation = 0;
   dv->hash_lock = NULL;
   dv->is_lock_agent = false;
+  dv->compressed_pin = NULL;
+  atomic_store (&dv->packing.release_wanted, false);
   dv->lock_next = dv->wait_next = NULL;
   dv->named = false;
   dv->journal_request.recovery_point.sequence_number = 0;

@@ -21,6 +21,8 @@
 #include "constants.h"
 #include "dedupe-format.h"
 #include "lbn-lock.h"
+#include "packer.h"
+#include "pbn-lock.h"
 #include "recovery-journal.h"
 #include "slab-depot.h"
 #include "vio.h"
@@ -63,12 +65,15 @@ struct data_vio {
   /* Asynchronous write policy: may be acknowledged before it is durable
    * (not FUA), has been, and is counted in flush generation. */
   bool early_ack;
+  bool fua;                     /* durable before it returns: not packed */
   bool acknowledged;
   bool flush_tracked;
   uint64_t flush_generation;
 
   uint8_t *block;               /* aligned, one block */
-  uint8_t *scratch;             /* aligned, for compressed reads */
+  /* Aligned, for compressed reads, and for the data's LZ4 fragment
+   * while it is packed. */
+  uint8_t *scratch;
 
   struct vdo_lbn_waiter lbn_waiter;
   struct vdo_block_map_request map_request;
@@ -90,7 +95,16 @@ struct data_vio {
   bool is_lock_agent;           /* writes the block the lock shares */
   struct data_vio *lock_next;
   struct data_vio *wait_next;
-  uint8_t *verify;              /* aligned, a decompressed candidate */
+  /* Aligned: a decompressed candidate while verifying advice, then the
+   * compressed block if this data_vio writes its bin's. */
+  uint8_t *verify;
+
+  /* Compression (packer.h): the fragment in the packer, and once a
+   * compressed block holding it is written, the pin on that block that
+   * keeps it from being freed before this data_vio's increment. */
+  struct vdo_packer_item packing;
+  struct vdo_pbn_lock *compressed_pin;
+  unsigned batch_count;         /* fragments in the batch it writes */
 
   struct vdo_journal_entry_request journal_request;
   /* The increment and decrement of one entry are launched together from
@@ -105,13 +119,15 @@ struct data_vio {
 
 /* Continuations for the dedupe path (hash-lock.c), from a hash zone. */
 /* Write the data to the data_vio's own block (VDO_NO_SPACE without
- * one), then journal it. */
+ * one), compressed with others' if it compresses well enough and
+ * compression is on, then journal it. */
 void vdo_data_vio_write_block (struct data_vio *data_vio);
 /* Map the LBN to DUPLICATE, whose increment is claimed, giving back the
  * data_vio's own block. */
 void vdo_data_vio_share_block (struct data_vio *data_vio,
                                struct vdo_data_location duplicate);
-/* A lock agent's block is written: journal its mapping. */
+/* A lock agent's block is written (new_mapping says where, maybe a
+ * compressed slot): journal its mapping. */
 void vdo_data_vio_continue_to_journal (struct data_vio *data_vio);
 /* The hash lock is left: finish on the logical zone. */
 void vdo_data_vio_finish_after_dedupe (struct data_vio *data_vio);
@@ -119,6 +135,12 @@ void vdo_data_vio_finish_after_dedupe (struct data_vio *data_vio);
 /* Allocate the pool's buffers for one data_vio. */
 int vdo_init_data_vio (struct data_vio *data_vio, struct vdo *vdo);
 void vdo_uninit_data_vio (struct data_vio *data_vio);
+
+/* The packer's emit function (packer.h), on the packer's thread: write
+ * the compressed block of a batch of data_vios, or one data_vio's data
+ * uncompressed. */
+void vdo_data_vio_packed (void *vdo, struct vdo_packer_item *first,
+                          unsigned count);
 
 /* Start a prepared data_vio (operation, lbn, offset, length, user_data,
  * request, is_zero set).  Any thread. */

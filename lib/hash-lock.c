@@ -306,9 +306,11 @@ agent_block_written (struct vdo_completion *completion)
   struct data_vio *dv = completion->parent;
   struct hash_lock *lock = dv->hash_lock;
 
-  lock->duplicate = (struct vdo_data_location) {
-    dv->allocation, VDO_MAPPING_STATE_UNCOMPRESSED
-  };
+  lock->duplicate = dv->new_mapping;
+  /* The agent POSTed its own block, which compression gave back: the
+   * index must name the fragment instead. */
+  if (vdo_is_state_compressed (dv->new_mapping.state))
+    lock->update_wanted = true;
   if (lock->update_wanted && !lock->index_busy)
     send_update (lock);
   if (lock->waiters_head != NULL)
@@ -509,6 +511,12 @@ acquire_lock (struct vdo_completion *completion)
   case LOCK_QUERYING:
   case LOCK_VERIFYING:
   case LOCK_WRITING:
+    /* A writer that waits (FUA, or the synchronous policy) must not
+     * wait for the agent's fragment to find company in the packer. */
+    if (!dv->acknowledged && vdo->packer != NULL && lock->agent != NULL)
+      vdo_packer_request_release (vdo->packer, &lock->agent->packing);
+    add_waiter (lock, dv);
+    return;
   case LOCK_PINNING:
     add_waiter (lock, dv);
     return;

@@ -81,6 +81,15 @@ vdo_release_lbn_lock (struct vdo_lbn_lock_table *t,
   vdo_enqueue_completion (next->completion);
 }
 
+struct vdo_lbn_waiter *
+vdo_lbn_lock_holder (const struct vdo_lbn_lock_table *t,
+                     logical_block_number_t lbn)
+{
+  struct lbn_lock *lock = g_hash_table_lookup (t->locks, &lbn);
+
+  return lock != NULL ? lock->head : NULL;
+}
+
 unsigned
 vdo_lbn_locks_held (const struct vdo_lbn_lock_table *t)
 {

@@ -37,6 +37,10 @@ bool vdo_acquire_lbn_lock (struct vdo_lbn_lock_table *table,
 void vdo_release_lbn_lock (struct vdo_lbn_lock_table *table,
                            struct vdo_lbn_waiter *holder);
 
+/* The request holding the lock of LBN, or NULL. */
+struct vdo_lbn_waiter *vdo_lbn_lock_holder (const struct vdo_lbn_lock_table *table,
+                                            logical_block_number_t lbn);
+
 /* Number of LBNs locked, for tests and statistics. */
 unsigned vdo_lbn_locks_held (const struct vdo_lbn_lock_table *table);
 

@@ -66,6 +66,24 @@ vdo_pin_pbn (struct vdo_pbn_lock_table *table, physical_block_number_t pbn,
   return lock;
 }
 
+struct vdo_pbn_lock *
+vdo_pin_new_shared_pbn (struct vdo_pbn_lock_table *table,
+                        physical_block_number_t pbn, uint8_t count,
+                        unsigned int holders)
+{
+  struct vdo_pbn_lock *lock;
+
+  if (count != VDO_PROVISIONAL_REFERENCE_COUNT || holders == 0
+      || holders >= VDO_MAXIMUM_REFERENCE_COUNT
+      || vdo_find_pbn_lock (table, pbn) != NULL)
+    return NULL;
+  lock = vdo_pin_pbn (table, pbn, count, true);
+  lock->holders = holders;
+  atomic_store (&lock->increments_claimed, holders);
+  lock->holds_provisional = true;
+  return lock;
+}
+
 bool
 vdo_unpin_pbn (struct vdo_pbn_lock_table *table, struct vdo_pbn_lock *lock)
 {

@@ -53,6 +53,17 @@ struct vdo_pbn_lock *vdo_pin_pbn (struct vdo_pbn_lock_table *table,
                                   physical_block_number_t pbn,
                                   uint8_t count, bool new_block);
 
+/* Pin a write's own new block (provisional) that HOLDERS writes will
+ * each reference once, as the fragments of a compressed block do: one
+ * holder and one claimed increment for each.  The pin owns the
+ * provisional reference: its last holder frees the block unless an
+ * increment took it.  NULL when the block is not provisional or is
+ * pinned already. */
+struct vdo_pbn_lock *vdo_pin_new_shared_pbn (struct vdo_pbn_lock_table *table,
+                                             physical_block_number_t pbn,
+                                             uint8_t count,
+                                             unsigned int holders);
+
 /* Drop one holder.  True when it was the last and the block is left
  * provisional by a decrement under the pin: the caller frees it. */
 bool vdo_unpin_pbn (struct vdo_pbn_lock_table *table,

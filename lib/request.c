@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "data-vio.h"
 #include "io.h"
@@ -22,6 +23,7 @@ struct vdo_user_request {
   struct vdo *vdo;
   bool discard_unmap;
   bool early_ack;               /* blocks may be acknowledged early */
+  bool fua;
   pthread_mutex_t lock;
   pthread_cond_t done;
   unsigned pending;
@@ -40,14 +42,42 @@ vdo_status_to_errno (int status)
   }
 }
 
+/* How long an empty pool may go without a request coming back before
+ * the packer is asked to write everything. */
+#define POOL_STALL_NS 10000000
+
 static struct data_vio *
 get_data_vio (struct vdo *vdo)
 {
   struct data_vio *dv;
 
   pthread_mutex_lock (&vdo->pool_lock);
-  while (vdo->free_data_vios == NULL)
-    pthread_cond_wait (&vdo->pool_available, &vdo->pool_lock);
+  while (vdo->free_data_vios == NULL) {
+    struct timespec deadline;
+
+    if (vdo->packer == NULL) {
+      pthread_cond_wait (&vdo->pool_available, &vdo->pool_lock);
+      continue;
+    }
+    /* Out of requests, and none came back for a while: those parked in
+     * the packer, or waiting for a fragment there, must not wait for
+     * more company.  A pool merely busy keeps the bins filling. */
+    clock_gettime (CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += POOL_STALL_NS;
+    if (deadline.tv_nsec >= 1000000000) {
+      deadline.tv_sec++;
+      deadline.tv_nsec -= 1000000000;
+    }
+    if (pthread_cond_timedwait (&vdo->pool_available, &vdo->pool_lock,
+                                &deadline) == ETIMEDOUT
+        && vdo->free_data_vios == NULL) {
+      /* Not under the lock: the request may run the packer's queue
+       * here (a borrowed zone thread), which returns data_vios. */
+      pthread_mutex_unlock (&vdo->pool_lock);
+      vdo_packer_request_write_all (vdo->packer);
+      pthread_mutex_lock (&vdo->pool_lock);
+    }
+  }
   dv = vdo->free_data_vios;
   vdo->free_data_vios = dv->next;
   pthread_mutex_unlock (&vdo->pool_lock);
@@ -112,6 +142,14 @@ vdo_wait_for_acknowledged_writes (struct vdo *vdo)
          >= VDO_FLUSH_GENERATIONS)
     pthread_cond_wait (&vdo->flush_progress, &vdo->flush_lock);
   closing = vdo->write_generation++;
+  /* Writes of the closing generation may be parked in the packer.  Not
+   * under the lock: the request may run the packer's queue here (a
+   * borrowed zone thread), and writes finishing take the lock. */
+  if (vdo->packer != NULL) {
+    pthread_mutex_unlock (&vdo->flush_lock);
+    vdo_packer_request_flush (vdo->packer, closing + 1);
+    pthread_mutex_lock (&vdo->flush_lock);
+  }
   while (vdo->oldest_generation <= closing) {
     if (vdo->pending_writes[vdo->oldest_generation % VDO_FLUSH_GENERATIONS] > 0)
       pthread_cond_wait (&vdo->flush_progress, &vdo->flush_lock);
@@ -182,6 +220,7 @@ init_request (struct vdo_user_request *request, struct vdo *vdo)
   request->pending = 1;         /* the submitter's own reference */
   request->result = VDO_SUCCESS;
   request->early_ack = false;
+  request->fua = false;
 }
 
 /* Drop the submitter's reference and wait for every block. */
@@ -219,6 +258,7 @@ launch_block (struct vdo_user_request *request, enum data_vio_operation op,
   dv->user_data = user_data;
   dv->is_zero = false;
   dv->early_ack = request->early_ack;
+  dv->fua = request->fua;
   dv->acknowledged = false;
   dv->flush_tracked = false;
   /* Counted before it can be acknowledged, so a flush after the
@@ -239,7 +279,7 @@ check_range (struct vdo *vdo, uint32_t count, uint64_t offset)
 /* Split [offset, offset+count) into blocks, each with its part. */
 static int
 run_blocks (struct vdo *vdo, enum data_vio_operation op, void *buf,
-            uint32_t count, uint64_t offset, bool early_ack)
+            uint32_t count, uint64_t offset, bool early_ack, bool fua)
 {
   struct vdo_user_request request;
   uint8_t *p = buf;
@@ -249,6 +289,7 @@ run_blocks (struct vdo *vdo, enum data_vio_operation op, void *buf,
     return r;
   init_request (&request, vdo);
   request.early_ack = early_ack;
+  request.fua = fua;
   while (count > 0) {
     uint32_t in_block = offset % VDO_BLOCK_SIZE;
     uint32_t n = VDO_BLOCK_SIZE - in_block;
@@ -267,7 +308,7 @@ run_blocks (struct vdo *vdo, enum data_vio_operation op, void *buf,
 int
 vdo_read (struct vdo *vdo, void *buf, uint32_t count, uint64_t offset)
 {
-  return run_blocks (vdo, DATA_VIO_READ, buf, count, offset, false);
+  return run_blocks (vdo, DATA_VIO_READ, buf, count, offset, false, false);
 }
 
 int
@@ -278,7 +319,8 @@ vdo_write (struct vdo *vdo, const void *buf, uint32_t count, uint64_t offset,
     return EROFS;
   /* Writes only read from the buffer. */
   return run_blocks (vdo, DATA_VIO_WRITE, (void *) buf, count, offset,
-                     !fua && vdo->options.write_policy == VDO_WRITE_POLICY_ASYNC);
+                     !fua && vdo->options.write_policy == VDO_WRITE_POLICY_ASYNC,
+                     fua);
 }
 
 int
@@ -429,10 +471,10 @@ vdo_discard (struct vdo *vdo, uint32_t count, uint64_t offset, bool unmap)
   r = 0;
   if (head_end > offset)
     r = run_blocks (vdo, DATA_VIO_WRITE, (void *) zeros, head_end - offset,
-                    offset, false);
+                    offset, false, false);
   if (r == 0 && end > tail_start)
     r = run_blocks (vdo, DATA_VIO_WRITE, (void *) zeros, end - tail_start,
-                    tail_start, false);
+                    tail_start, false, false);
   if (r != 0 || last <= first)
     return r;
 

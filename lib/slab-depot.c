@@ -580,6 +580,21 @@ vdo_pin_block (struct slab_depot *depot, physical_block_number_t pbn,
                       new_block);
 }
 
+struct vdo_pbn_lock *
+vdo_pin_compressed_block (struct slab_depot *depot,
+                          physical_block_number_t pbn, unsigned int holders)
+{
+  struct vdo_slab *slab = slab_of_data_block (depot, pbn);
+
+  if (slab == NULL || slab->status != VDO_SLAB_REBUILT
+      || vdo_slab_is_read_only (slab))
+    return NULL;
+  return vdo_pin_new_shared_pbn (&slab->zone->pbn_locks, pbn,
+                                 vdo_ref_count_at (&slab->counts,
+                                                   pbn - slab->origin),
+                                 holders);
+}
+
 void
 vdo_unpin_block (struct slab_depot *depot, struct vdo_pbn_lock *lock)
 {

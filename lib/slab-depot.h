@@ -160,6 +160,13 @@ void vdo_get_slab_depot_statistics (const struct slab_depot *depot,
 struct vdo_pbn_lock *vdo_pin_block (struct slab_depot *depot,
                                     physical_block_number_t pbn,
                                     bool new_block);
+/* Zone queue of PBN, a write's own new block: pin it for the HOLDERS
+ * fragments of the compressed block about to be written there
+ * (vdo_pin_new_shared_pbn).  NULL when it cannot be: not a provisional
+ * data block of a loaded, writable slab. */
+struct vdo_pbn_lock *vdo_pin_compressed_block (struct slab_depot *depot,
+                                               physical_block_number_t pbn,
+                                               unsigned int holders);
 /* Zone queue of the pinned PBN: drop the pin, freeing a block that lost
  * its last reference while pinned and gained none. */
 void vdo_unpin_block (struct slab_depot *depot, struct vdo_pbn_lock *lock);

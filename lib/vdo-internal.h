@@ -10,6 +10,7 @@
 #include "dedupe-index.h"
 #include "hash-lock.h"
 #include "lbn-lock.h"
+#include "packer.h"
 #include "read-only.h"
 #include "recovery-journal.h"
 #include "slab-depot.h"
@@ -58,6 +59,11 @@ struct vdo {
   struct hash_zone *hash_zones;
   struct vdo_work_queue **hash_queues;
   struct vdo_dedupe_counters dedupe_counters;
+
+  /* Compression: NULL packer when off.  Blocks are compressed on the
+   * CPU queue and packed on the packer's. */
+  struct vdo_packer *packer;
+  struct vdo_work_queue *packer_queue;
 
   struct vdo_read_only_notifier *read_only;
   struct recovery_journal *journal;

@@ -252,10 +252,32 @@ make_dedupe_queues (struct vdo *vdo)
     if (r != 0)
       return r;
   }
-  r = vdo_make_work_queue ("vdo-cpu", &vdo->cpu_queue);
-  if (r == 0)
-    r = vdo_start_work_queue (vdo->cpu_queue);
-  return r;
+  return 0;
+}
+
+/* The packer's thread and its timer. */
+static int
+make_packer (struct vdo *vdo)
+{
+  struct vdo_packer_config config = {
+    .max_wait_us = vdo->options.packer_wait_us,
+    .waited_on_wait_us = vdo->options.packer_waited_on_wait_us,
+    .emit = vdo_data_vio_packed,
+    .context = vdo,
+  };
+  int r;
+
+  r = make_zone_queue (vdo, "vdo-packer", &vdo->packer_queue);
+  if (r != 0)
+    return r;
+  config.queue = vdo->packer_queue;
+  return vdo_make_packer (&config, &vdo->packer);
+}
+
+static bool
+compressing (const struct vdo *vdo)
+{
+  return vdo->options.compression && !vdo->serving_read_only;
 }
 
 static int
@@ -300,6 +322,19 @@ make_queues (struct vdo *vdo)
   }
   if (vdo->dedupe_index != NULL) {
     r = make_dedupe_queues (vdo);
+    if (r != 0)
+      return r;
+  }
+  /* Names and LZ4 fragments are computed here. */
+  if (vdo->dedupe_index != NULL || compressing (vdo)) {
+    r = vdo_make_work_queue ("vdo-cpu", &vdo->cpu_queue);
+    if (r == 0)
+      r = vdo_start_work_queue (vdo->cpu_queue);
+    if (r != 0)
+      return r;
+  }
+  if (compressing (vdo)) {
+    r = make_packer (vdo);
     if (r != 0)
       return r;
   }
@@ -560,6 +595,16 @@ vdo_get_statistics (struct vdo *vdo, struct vdo_statistics *stats)
     stats->free_blocks = depot.free_blocks;
   }
   stats->dedupe_enabled = vdo->dedupe_index != NULL;
+  if (vdo->packer != NULL) {
+    struct vdo_packer_statistics packer;
+
+    vdo_get_packer_statistics (vdo->packer, &packer);
+    stats->compression_enabled = true;
+    stats->compressed_fragments_written = packer.compressed_fragments_written;
+    stats->compressed_blocks_written = packer.compressed_blocks_written;
+    stats->compressed_fragments_in_packer =
+      packer.compressed_fragments_in_packer;
+  }
   stats->dedupe_advice_valid = load_counter (&c->advice_valid);
   stats->dedupe_advice_stale = load_counter (&c->advice_stale);
   stats->dedupe_advice_timeouts = load_counter (&c->advice_timeouts);
@@ -601,6 +646,19 @@ log_dedupe_statistics (struct vdo *vdo)
                 s.concurrent_data_matches, s.concurrent_hash_collisions,
                 s.dedupe_rollovers, s.index_entries,
                 s.index_records_per_volume);
+}
+
+static void
+log_compression_statistics (struct vdo *vdo)
+{
+  struct vdo_statistics s;
+
+  vdo_get_statistics (vdo, &s);
+  vdo_log_info ("%s: compressed fragments written %" PRIu64 " in %" PRIu64
+                " blocks; fragments in the packer %" PRIu64,
+                vdo_volume_path (vdo->volume), s.compressed_fragments_written,
+                s.compressed_blocks_written,
+                s.compressed_fragments_in_packer);
 }
 
 static int
@@ -668,6 +726,8 @@ vdo_stop (struct vdo *vdo)
   vdo_wait_for_acknowledged_writes (vdo);
   if (vdo->dedupe_index != NULL)
     log_dedupe_statistics (vdo);
+  if (vdo->packer != NULL)
+    log_compression_statistics (vdo);
   if (vdo->dedupe_index != NULL
       && vdo_save_dedupe_index (vdo->dedupe_index) != VDO_SUCCESS)
     vdo_log_warning ("%s: the dedupe index was not saved; it will be "
@@ -706,14 +766,23 @@ vdo_free (struct vdo *vdo)
   vdo_free_dedupe_index (vdo->dedupe_index);
   vdo->dedupe_index = NULL;
   if (vdo->zone_queue != NULL) {
-    /* The CPU queue enqueues onto the zones. */
+    /* The CPU queue and the packer's timer enqueue onto the zones. */
     vdo_free_work_queue (vdo->cpu_queue);
+    vdo_stop_packer_timer (vdo->packer);
     vdo_free_work_queue (vdo->zone_queue);
+    vdo_free_packer (vdo->packer);
+    vdo->packer = NULL;
   }
   else {
     for (i = 0; vdo->hash_queues && i < vdo->hash_zone_count; i++)
       vdo_free_work_queue (vdo->hash_queues[i]);
     vdo_free_work_queue (vdo->cpu_queue);
+    /* The timer queues work on the packer's queue; the queue's work
+     * uses the packer. */
+    vdo_stop_packer_timer (vdo->packer);
+    vdo_free_work_queue (vdo->packer_queue);
+    vdo_free_packer (vdo->packer);
+    vdo->packer = NULL;
     for (i = 0; vdo->logical_queues && i < vdo->logical_zone_count; i++)
       vdo_free_work_queue (vdo->logical_queues[i]);
     for (i = 0; vdo->physical_queues && i < vdo->physical_zone_count; i++)

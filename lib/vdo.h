@@ -49,6 +49,14 @@ struct vdo_options {
   bool dedupe;
   uint32_t index_memory;
   unsigned hash_zones;          /* 0: 1 */
+  /* LZ4 compression of blocks that do not deduplicate, packed up to 14
+   * to a block (packer.h). */
+  bool compression;
+  /* Test hooks: the longest a fragment waits in the packer, in
+   * microseconds, when its write was acknowledged and when its writer
+   * waits (0: the defaults, 500 ms and 1 ms). */
+  uint64_t packer_wait_us;
+  uint64_t packer_waited_on_wait_us;
   /* Test hook: every block gets the same name, so different data
    * collides in the hash locks and the index. */
   bool test_same_names;
@@ -119,6 +127,10 @@ struct vdo_statistics {
   uint64_t index_updates_found, index_updates_not_found;
   uint64_t index_chapters_written;
   bool index_rebuilding;
+  bool compression_enabled;
+  uint64_t compressed_fragments_written;
+  uint64_t compressed_blocks_written;
+  uint64_t compressed_fragments_in_packer;
 };
 void vdo_get_statistics (struct vdo *vdo, struct vdo_statistics *stats);
 

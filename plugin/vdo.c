@@ -34,6 +34,8 @@ static struct vdo_options options = {
   .data_cache = true,
   /* Deduplication is why people run VDO. */
   .dedupe = true,
+  /* As the kernel's lvcreate --type vdo does by default. */
+  .compression = true,
 };
 static struct vdo *vdo;
 
@@ -155,6 +157,13 @@ vdo_plugin_config (const char *key, const char *value)
       return -1;
     options.dedupe = r;
   }
+  else if (strcmp (key, "compression") == 0) {
+    int r = nbdkit_parse_bool (value);
+
+    if (r == -1)
+      return -1;
+    options.compression = r;
+  }
   else if (strcmp (key, "index-memory") == 0) {
     /* The message names the accepted values. */
     if (vdo_parse_index_memory (value, &options.index_memory) != 0)
@@ -231,6 +240,7 @@ vdo_plugin_config_complete (void)
   "physical-threads=<N>   Physical zones (default 1).\n" \
   "hash-threads=<N>       Hash zones (default 1).\n" \
   "dedupe=false           Do not deduplicate (default true).\n" \
+  "compression=off        Do not compress (default on).\n" \
   "index-memory=<GB>      Dedupe index memory: 0.25, 0.5, 0.75, 1, 2 ...\n" \
   "                       (default: the volume's).\n" \
   "readonly=true          Serve read-only and write nothing.\n" \
@@ -242,8 +252,8 @@ static void
 vdo_plugin_dump_plugin (void)
 {
   printf ("vdo_options=disk,cache,logical-threads,physical-threads,"
-          "hash-threads,dedupe,index-memory,readonly,write-policy,"
-          "data-cache\n");
+          "hash-threads,dedupe,compression,index-memory,readonly,"
+          "write-policy,data-cache\n");
   printf ("vdo_default_cache=128M\n");
 }
 

@@ -32,6 +32,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,7 @@ struct sweep_options {
   unsigned mix[KIND_COUNT];     /* relative weights */
   bool dedupe_heavy;
   bool dedupe;                  /* the runtime deduplicates */
+  bool compression;             /* the runtime compresses; data compresses */
   bool async_writes;            /* VDO_WRITE_POLICY_ASYNC, with FUA writes */
   unsigned jobs;
   unsigned logical_zones, physical_zones;
@@ -118,20 +120,24 @@ mix_seed (uint64_t a, uint64_t b)
 }
 
 /* Key 0 is the zero block; any other key names a block that starts with
- * the key and goes on with a stream drawn from it. */
+ * the key and goes on with a stream drawn from it.  With --compression,
+ * most keys repeat a run of that stream, of a length the key picks, so
+ * LZ4 fragments of many sizes reach the packer. */
 static void
 fill_block (uint8_t *block, uint64_t key)
 {
   uint64_t *words = (uint64_t *) block, state = key;
-  size_t i;
+  size_t i, run = BLOCK / sizeof *words;
 
   if (key == 0) {
     memset (block, 0, BLOCK);
     return;
   }
+  if (opt.compression && key % 8 != 0)
+    run = 2 + (key >> 8) % 300;
   words[0] = key;
   for (i = 1; i < BLOCK / sizeof *words; i++)
-    words[i] = next_random (&state);
+    words[i] = i < run ? next_random (&state) : words[i - run];
 }
 
 static bool
@@ -343,6 +349,7 @@ struct run {
   uint64_t op_counts[OP_TYPES];
   uint64_t failed_requests;
   uint64_t live_failures;
+  struct vdo_statistics stats;  /* at the end of the workload */
   bool started;
   struct flush_span *flushes;   /* completed flushes */
   size_t flush_count, flush_capacity;
@@ -545,6 +552,7 @@ open_runtime (struct vdo_io *io, struct vdo **vdo)
     .write_policy = opt.async_writes ? VDO_WRITE_POLICY_ASYNC
                                      : VDO_WRITE_POLICY_SYNC,
     .dedupe = opt.dedupe,
+    .compression = opt.compression,
     .io = io,
   };
   int r;
@@ -621,6 +629,7 @@ run_workload (struct run *run, struct vdo_io *base, uint64_t seed,
     vdo_io_free_buffer (workers[i].scratch);
   }
   apply_flushes (run->model, opt.lbns, run->flushes, run->flush_count);
+  vdo_get_statistics (run->vdo, &run->stats);
   r = vdo_stop (run->vdo);
   if (fail_op != NEVER)
     r = 0;
@@ -989,6 +998,19 @@ print_thread_stacks (void)
              "failed)\n");
 }
 
+static void
+main_workload_hung (int signal_number)
+{
+  static const char message[] =
+    "crash-sweep: HANG: the main workload has run too long; giving up\n";
+
+  (void) signal_number;
+  if (write (STDERR_FILENO, message, sizeof message - 1) < 0)
+    _exit (EXIT_FAILURE);
+  print_thread_stacks ();
+  _exit (EXIT_FAILURE);
+}
+
 static void *
 watchdog_main (void *arg)
 {
@@ -1140,6 +1162,7 @@ usage (FILE *out)
 "  --dedupe-heavy    mostly repeated data\n"
 "  --dedupe          the runtime deduplicates (the index in the simulator)\n"
 "  --async-writes    the asynchronous write policy, with some FUA writes\n"
+"  --compression     compressible data, and the runtime compresses it\n"
 "  --jobs N          images checked at once (2)\n"
 "  --logical-zones N, --physical-zones N   runtime zones (1)\n"
 "  --single-zone-thread   one thread runs the journal and all zones\n"
@@ -1181,6 +1204,7 @@ parse_options (int argc, char **argv)
     { "verbose", 0, NULL, 'v' }, { "help", 0, NULL, 'h' },
     { "timeout", 1, NULL, 'T' }, { "async-writes", 0, NULL, 'A' },
     { "dedupe", 0, NULL, 'E' }, { "single-zone-thread", 0, NULL, 'Z' },
+    { "compression", 0, NULL, 'C' },
     { NULL, 0, NULL, 0 },
   };
   bool eio_set = false;
@@ -1211,6 +1235,7 @@ parse_options (int argc, char **argv)
     case 'A': opt.async_writes = true; break;
     case 'E': opt.dedupe = true; break;
     case 'Z': opt.single_zone_thread = true; break;
+    case 'C': opt.compression = true; break;
     case 'S': opt.skip_without_recovery = true; break;
     case 'v': opt.verbose = true; break;
     case 'T': opt.timeout = number_arg (name, optarg); break;
@@ -1278,8 +1303,13 @@ main (int argc, char **argv)
   r = make_base (path);
   if (r == 0)
     r = vdo_io_open (path, VDO_IO_READ_ONLY | VDO_IO_BUFFERED, &base_io);
-  if (r == 0)
+  if (r == 0) {
+    /* The watchdog starts with the images: a hang here is the alarm's. */
+    signal (SIGALRM, main_workload_hung);
+    alarm (opt.timeout);
     r = run_workload (&main_run, base_io, opt.seed, opt.ops, NEVER);
+    alarm (0);
+  }
   if (r != 0) {
     fprintf (stderr, "crash-sweep: the workload failed: %s\n",
              vdo_status_to_string (r));
@@ -1288,10 +1318,11 @@ main (int argc, char **argv)
   vdo_sim_get_counts (main_run.sim, &counts);
   boundaries = vdo_sim_boundaries (main_run.sim, NULL, 0);
   printf ("crash-sweep: seed %" PRIu64 ", %" PRIu64 " requests on %u threads "
-          "over %" PRIu64 " of %" PRIu64 " LBNs%s%s (", opt.seed, opt.ops,
+          "over %" PRIu64 " of %" PRIu64 " LBNs%s%s%s (", opt.seed, opt.ops,
           opt.threads, opt.lbns, logical_blocks (),
           opt.dedupe_heavy ? ", duplicate-heavy" : "",
-          opt.dedupe ? ", deduplicating" : "");
+          opt.dedupe ? ", deduplicating" : "",
+          opt.compression ? ", compressing" : "");
   for (k = 0; k < OP_TYPES; k++)
     printf ("%s%s %" PRIu64, k ? ", " : "", op_names[k],
             main_run.op_counts[k]);
@@ -1300,6 +1331,11 @@ main (int argc, char **argv)
           PRIu64 " flush/FUA boundaries; %.1f s\n", counts.writes,
           counts.fua_writes, counts.blocks_written, counts.flushes,
           vdo_sim_clock (main_run.sim), boundaries, seconds_since (&started));
+  if (opt.compression)
+    printf ("crash-sweep: %" PRIu64 " compressed fragments in %" PRIu64
+            " compressed blocks\n",
+            main_run.stats.compressed_fragments_written,
+            main_run.stats.compressed_blocks_written);
   fflush (stdout);
   if (main_run.live_failures > 0 || main_run.failed_requests > 0) {
     fprintf (stderr, "crash-sweep: the workload itself went wrong: %" PRIu64

@@ -20,11 +20,21 @@ export TMPDIR=$tmpdir
   --mix "$mix" --async-writes
 
 # Duplicate-heavy data through the deduplicating runtime, both write
-# policies; then as the plugin runs by default on two CPUs, with every
-# zone on one thread.
+# policies.
 "$CRASH_SWEEP" --seed "$((seed + 1))" --images "$((images / 4))" \
   --mix "$mix" --dedupe-heavy --dedupe
 "$CRASH_SWEEP" --seed "$((seed + 3))" --images "$((images / 4))" \
   --mix "$mix" --dedupe-heavy --dedupe --async-writes
-"$CRASH_SWEEP" --seed "$((seed + 4))" --images "$((images / 4))" \
-  --mix "$mix" --dedupe --async-writes --single-zone-thread
+
+# Compressible data through the compressing runtime, both write
+# policies: crashes find fragments parked in the packer, compressed
+# blocks with some fragments journaled, and freed ones.
+"$CRASH_SWEEP" --seed "$((seed + 4))" --images "$((images / 2))" \
+  --mix "$mix" --compression --async-writes
+"$CRASH_SWEEP" --seed "$((seed + 5))" --images "$((images / 4))" \
+  --mix "$mix" --compression --dedupe
+
+# As the plugin runs by default on two CPUs: asynchronous writes,
+# deduplication and compression, every zone on one thread.
+"$CRASH_SWEEP" --seed "$((seed + 6))" --images "$((images / 4))" \
+  --mix "$mix" --dedupe --compression --async-writes --single-zone-thread

@@ -69,6 +69,41 @@ START_TEST (test_shared_pin_and_provisional)
 }
 END_TEST
 
+START_TEST (test_compressed_block_pin)
+{
+  struct vdo_pbn_lock_table table;
+  struct vdo_pbn_lock *lock, *sharer;
+  unsigned int claims = 0;
+
+  vdo_init_pbn_lock_table (&table);
+  /* Only a provisional block, not yet pinned, for at least one holder. */
+  ck_assert_ptr_null (vdo_pin_new_shared_pbn (&table, 3, 1, 2));
+  ck_assert_ptr_null (vdo_pin_new_shared_pbn
+                        (&table, 3, VDO_PROVISIONAL_REFERENCE_COUNT, 0));
+  lock = vdo_pin_new_shared_pbn (&table, 3, VDO_PROVISIONAL_REFERENCE_COUNT,
+                                 14);
+  ck_assert_ptr_nonnull (lock);
+  ck_assert_uint_eq (lock->holders, 14);
+  ck_assert (lock->holds_provisional);
+  ck_assert_ptr_null (vdo_pin_new_shared_pbn
+                        (&table, 3, VDO_PROVISIONAL_REFERENCE_COUNT, 2));
+  /* The fragments' increments are claimed already: dedupe sharers get
+   * what is left of 254. */
+  sharer = vdo_pin_pbn (&table, 3, VDO_PROVISIONAL_REFERENCE_COUNT, true);
+  ck_assert_ptr_eq (sharer, lock);
+  while (vdo_claim_pbn_increment (lock))
+    claims++;
+  ck_assert_uint_eq (claims, VDO_MAXIMUM_REFERENCE_COUNT - 1 - 14);
+  /* Every holder but the last keeps it; the last owns the provisional
+   * reference. */
+  for (unsigned int i = 0; i < 14; i++)
+    ck_assert (!vdo_unpin_pbn (&table, lock));
+  ck_assert (vdo_unpin_pbn (&table, lock));
+  ck_assert_ptr_null (vdo_find_pbn_lock (&table, 3));
+  vdo_uninit_pbn_lock_table (&table);
+}
+END_TEST
+
 Suite *
 pbn_lock_suite (void)
 {
@@ -78,6 +113,7 @@ pbn_lock_suite (void)
   tcase_add_test (tc, test_pin_rules);
   tcase_add_test (tc, test_claims_stop_at_the_maximum);
   tcase_add_test (tc, test_shared_pin_and_provisional);
+  tcase_add_test (tc, test_compressed_block_pin);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -10,8 +10,9 @@
 #      repairs all of it;
 #  (f) written-dirty's journal rewritten in the old format 1: recovery
 #      refuses it and leaves the volume DIRTY, a rebuild reads it;
-#  (d) kill -9 of nbdkit under a write load, VDO_CRASH_ITERATIONS times
-#      (default 20) on one volume: each restart recovers, every FUA write
+#  (d) kill -9 of nbdkit under a write load of mostly compressible data,
+#      VDO_CRASH_ITERATIONS times (default 20) on one volume, so crashes
+#      find fragments waiting in the packer: each restart recovers, every FUA write
 #      acknowledged and every write flushed before the kill reads back,
 #      others read old or new, and the audit is clean.
 # ((e), the injected I/O error, is test-plugin-ioerror.sh.)
@@ -114,6 +115,14 @@ def verify(uri, path):
     save_model(path, model)
     print("verified %d blocks" % len(model))
 
+def random_block(rng):
+    """Random bytes, or (more often) a random run repeated: LZ4 fragments
+    of many sizes for the packer, which the plugin runs by default."""
+    if rng.random() < 0.3:
+        return rng.randbytes(BLOCK)
+    run = rng.randbytes(rng.randint(16, 2400))
+    return (run * (BLOCK // len(run) + 1))[:BLOCK]
+
 def load(uri, path, seed, crash):
     rng = random.Random(seed)
     model = load_model(path)
@@ -135,7 +144,7 @@ def load(uri, path, seed, crash):
                 buf = None
                 flags = 0
                 if kind < 0.8:
-                    data = rng.randbytes(BLOCK)
+                    data = random_block(rng)
                     value = sha(data)
                     buf = nbd.Buffer.from_bytearray(bytearray(data))
                     flags = nbd.CMD_FLAG_FUA if rng.random() < 0.1 else 0

@@ -35,6 +35,8 @@ static Suite *(*const suites[]) (void) = {
   slab_depot_suite,
   slab_depot_load_suite,
   pbn_lock_suite,
+  packer_suite,
+  compression_suite,
   volume_index_suite,
   dedupe_suite,
 };

@@ -10,6 +10,8 @@ Suite *checksum_suite (void);
 Suite *work_queue_suite (void);
 Suite *dedupe_suite (void);
 Suite *pbn_lock_suite (void);
+Suite *packer_suite (void);
+Suite *compression_suite (void);
 Suite *geometry_suite (void);
 Suite *index_geometry_suite (void);
 Suite *index_format_suite (void);
