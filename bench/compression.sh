@@ -131,8 +131,8 @@ echo "vdo plugin args: ${plugin_args[*]}"
 missing=
 for f in "${images[@]}"; do [ -r "$f" ] || missing=$f; done
 if [ -n "$missing" ]; then
-  echo "== dataset: $missing is missing, skipped; build it (as root, needs"
-  echo "   debootstrap, a few minutes) with bench/make-rootfs-images.sh"
+  echo "== dataset: $missing is missing, skipped; build it (as root, with"
+  echo "   debootstrap and the network) with bench/make-rootfs-images.sh"
 else
   run_case dataset "${images[@]}"
 fi
