@@ -115,6 +115,7 @@ struct vdo_dedupe_index {
   struct vdo_index_request *stalled;
 
   struct vdo_work_queue *queue;
+  bool shared_queue;            /* another's: neither started nor freed here */
   bool started;
   bool rebuilding;
   bool closing;                 /* draining: answer everything unanswered */

@@ -200,7 +200,8 @@ stop_index (struct vdo_dedupe_index *index)
   vdo_enqueue_completion (&sync.completion);
   /* start_drain finishes SYNC (its signal step) once idle. */
   vdo_wait_sync_completion (&sync);
-  vdo_free_work_queue (index->queue);
+  if (!index->shared_queue)
+    vdo_free_work_queue (index->queue);
   index->queue = NULL;
   index->started = false;
 }
@@ -809,6 +810,8 @@ submit_index_io (struct vdo_dedupe_index *index, struct index_io *io,
   io->io.buffer = buffer;
   io->io.callback = index_io_done;
   io->io.context = io;
+  /* The queue may have been shared since the io was prepared. */
+  io->completion.queue = index->queue;
   io->busy = true;
   io->result = 0;
   vdo_io_submit_one (index->config.io, &io->io);
@@ -1017,7 +1020,8 @@ free_index_memory (struct vdo_dedupe_index *index)
 {
   unsigned int i;
 
-  vdo_free_work_queue (index->queue);
+  if (!index->shared_queue)
+    vdo_free_work_queue (index->queue);
   vdo_free_volume_index (index->volume_index);
   vdo_free_open_chapter (index->open_chapter);
   free (index->chapter_vcns);
@@ -1074,7 +1078,7 @@ vdo_start_dedupe_index (struct vdo_dedupe_index *index)
 
   if (index->started)
     return UDS_BAD_STATE;
-  result = vdo_start_work_queue (index->queue);
+  result = index->shared_queue ? 0 : vdo_start_work_queue (index->queue);
   if (result != 0)
     return result;
   pthread_mutex_lock (&index->stats_lock);
@@ -1083,6 +1087,16 @@ vdo_start_dedupe_index (struct vdo_dedupe_index *index)
   if (index->rebuilding)
     vdo_launch_index_rebuild (index);
   return VDO_SUCCESS;
+}
+
+void
+vdo_dedupe_index_share_queue (struct vdo_dedupe_index *index,
+                              struct vdo_work_queue *queue)
+{
+  if (!index->shared_queue)
+    vdo_free_work_queue (index->queue);
+  index->queue = queue;
+  index->shared_queue = true;
 }
 
 int

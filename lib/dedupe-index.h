@@ -24,7 +24,8 @@
  * from the chapters on disk, or created empty, and the log says which;
  * requests meanwhile are answered at once, as not found.
  *
- * Threads: one index thread (a work queue) owns everything.  Requests
+ * Threads: one index thread (a work queue, its own or a shared one)
+ * owns everything.  Requests
  * may be submitted from any thread; each one's completion is enqueued
  * when it is answered.
  */
@@ -125,6 +126,12 @@ int vdo_make_dedupe_index (const struct vdo_dedupe_index_config *config,
 /* Start the index thread (after any fork); a pending rebuild runs on
  * it in slices between requests.  The region's IO must be started. */
 int vdo_start_dedupe_index (struct vdo_dedupe_index *index);
+
+/* Before the start: run on QUEUE, started and stopped by its owner, and
+ * not on a thread of the index's own.  With one thread for every zone,
+ * this saves two thread switches per lookup. */
+void vdo_dedupe_index_share_queue (struct vdo_dedupe_index *index,
+                                   struct vdo_work_queue *queue);
 
 /* Submit a request (any thread, after start). */
 void vdo_submit_index_request (struct vdo_dedupe_index *index,

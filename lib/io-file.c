@@ -38,6 +38,18 @@
 #define RETRY_MS 1
 /* The kernel moves at most about 2 GiB per call; stay well below. */
 #define MAX_TRANSFER (1u << 30)
+/* Adjacent requests one iocb may carry, and its iovec entries. */
+#define MERGE_REQUESTS 64
+#define MERGE_IOVECS 256
+
+/* Adjacent requests submitted together, carried by the first one's
+ * iocb: one system call's work in the kernel instead of one each. */
+struct merged_transfer {
+  unsigned count;
+  int iovcnt;
+  struct vdo_io_request *requests[MERGE_REQUESTS];
+  struct iovec iov[MERGE_IOVECS];
+};
 
 /* What a request carries for this backend, in its backend_private. */
 struct request_state {
@@ -45,6 +57,7 @@ struct request_state {
   struct vdo_io_request *next;  /* in the waiting or finished list */
   uint64_t expected;            /* bytes a full transfer moves */
   int result;                   /* for requests finished without the kernel */
+  struct merged_transfer *merged;       /* when it carries others too */
 };
 
 _Static_assert (sizeof (struct request_state)
@@ -230,6 +243,7 @@ prepare_iocb (struct file_io *f, struct vdo_io_request *request)
 
   int fd = request->cached ? f->data_fd : f->fd;
 
+  s->merged = NULL;
   switch (request->op) {
   case VDO_IO_READ:
     if (request->iov)
@@ -333,20 +347,131 @@ submit_waiting (struct file_io *f)
   }
 }
 
+static int
+iovec_count (const struct vdo_io_request *request)
+{
+  return request->iov ? request->iovcnt : 1;
+}
+
+/* Can NEXT continue the transfer that ends with PREV?  FUA requests
+ * stay alone, as each must complete only once durable. */
+static bool
+can_merge (const struct vdo_io_request *prev, const struct vdo_io_request *next)
+{
+  return next->op == prev->op && next->op != VDO_IO_FLUSH
+         && next->cached == prev->cached && !prev->fua && !next->fua
+         && prev->block + prev->count == next->block;
+}
+
+/* How many of REQUESTS, from the first, one iocb can carry. */
+static size_t
+mergeable_run (struct vdo_io_request *const *requests, size_t count)
+{
+  uint64_t bytes = requests[0]->count * VDO_BLOCK_SIZE;
+  int iovcnt = iovec_count (requests[0]);
+  size_t n = 1;
+
+  while (n < count && n < MERGE_REQUESTS
+         && can_merge (requests[n - 1], requests[n])
+         && iovcnt + iovec_count (requests[n]) <= MERGE_IOVECS
+         && bytes + requests[n]->count * VDO_BLOCK_SIZE <= MAX_TRANSFER) {
+    bytes += requests[n]->count * VDO_BLOCK_SIZE;
+    iovcnt += iovec_count (requests[n]);
+    n++;
+  }
+  return n;
+}
+
+/* Prepare the first of REQUESTS (COUNT > 1, a mergeable run) to carry
+ * them all.  False, with nothing changed, when out of memory. */
+static bool
+prepare_merged_iocb (struct file_io *f, struct vdo_io_request *const *requests,
+                     size_t count)
+{
+  struct merged_transfer *m = malloc (sizeof *m);
+  struct vdo_io_request *first = requests[0];
+  struct request_state *s = state_of (first);
+  long long offset = (long long) (first->block * VDO_BLOCK_SIZE);
+  int fd = first->cached ? f->data_fd : f->fd;
+  uint64_t bytes = 0;
+  size_t i;
+
+  if (m == NULL)
+    return false;
+  m->count = count;
+  m->iovcnt = 0;
+  for (i = 0; i < count; i++) {
+    struct vdo_io_request *r = requests[i];
+
+    m->requests[i] = r;
+    if (r->iov) {
+      memcpy (m->iov + m->iovcnt, r->iov, r->iovcnt * sizeof *r->iov);
+      m->iovcnt += r->iovcnt;
+    }
+    else
+      m->iov[m->iovcnt++] = (struct iovec) {
+        r->buffer, r->count * VDO_BLOCK_SIZE
+      };
+    bytes += r->count * VDO_BLOCK_SIZE;
+  }
+  if (first->op == VDO_IO_READ)
+    io_prep_preadv (&s->iocb, fd, m->iov, m->iovcnt, offset);
+  else
+    io_prep_pwritev (&s->iocb, fd, m->iov, m->iovcnt, offset);
+  io_set_eventfd (&s->iocb, f->wake_fd);
+  s->iocb.data = first;
+  s->next = NULL;
+  s->result = 0;
+  s->expected = bytes;
+  s->merged = m;
+  return true;
+}
+
+/* Run the callbacks of REQUEST and of any it carried, with RESULT.
+ * Returns how many ran. */
+static uint64_t
+run_callbacks (struct vdo_io_request *request, int result)
+{
+  struct merged_transfer *m = state_of (request)->merged;
+  uint64_t count;
+  unsigned i;
+
+  if (m == NULL) {
+    request->callback (request, result);
+    return 1;
+  }
+  /* Each callback may reuse its request, the first one's state too. */
+  state_of (request)->merged = NULL;
+  for (i = 0; i < m->count; i++)
+    m->requests[i]->callback (m->requests[i], result);
+  count = m->count;
+  free (m);
+  return count;
+}
+
 static void
 file_submit (struct vdo_io *io, struct vdo_io_request *const *requests,
              size_t count)
 {
   struct file_io *f = file_of (io);
-  size_t i;
+  struct vdo_io_request *carriers[count];
+  size_t i, n, carried = 0;
 
-  for (i = 0; i < count; i++)
+  for (i = 0; i < count; i += n) {
+    n = mergeable_run (requests + i, count - i);
+    if (n > 1 && prepare_merged_iocb (f, requests + i, n)) {
+      carriers[carried++] = requests[i];
+      continue;
+    }
+    n = 1;
     prepare_iocb (f, requests[i]);
+    carriers[carried++] = requests[i];
+  }
   /* Queue behind earlier waiters, so none of them starves. */
   pthread_mutex_lock (&f->lock);
   f->outstanding += count;
-  for (i = 0; i < count; i++)
-    list_append (&f->waiting, requests[i]);
+  for (i = 0; i < carried; i++)
+    list_append (&f->waiting, carriers[i]);
   pthread_mutex_unlock (&f->lock);
   submit_waiting (f);
 }
@@ -356,6 +481,7 @@ file_complete (struct vdo_io *io, struct vdo_io_request *request, int result)
 {
   struct file_io *f = file_of (io);
 
+  state_of (request)->merged = NULL;
   pthread_mutex_lock (&f->lock);
   f->outstanding++;
   finish_locked (f, request, result);
@@ -365,7 +491,8 @@ file_complete (struct vdo_io *io, struct vdo_io_request *request, int result)
 
 /* --- Completion ------------------------------------------------------- */
 
-static void
+/* Returns how many requests completed. */
+static uint64_t
 complete_event (struct file_io *f, const struct io_event *event)
 {
   struct vdo_io_request *request = event->data;
@@ -380,7 +507,8 @@ complete_event (struct file_io *f, const struct io_event *event)
     else
       vdo_log_error ("%s: %s of %" PRIu64 " blocks at block %" PRIu64
                      " failed: %s", f->io.path, op_name (request->op),
-                     request->count, request->block, strerror (result));
+                     s->expected / VDO_BLOCK_SIZE, request->block,
+                     strerror (result));
   }
   else if ((uint64_t) res != s->expected) {
     result = EIO;
@@ -388,7 +516,7 @@ complete_event (struct file_io *f, const struct io_event *event)
                    " bytes", f->io.path, op_name (request->op),
                    request->block, res, s->expected);
   }
-  request->callback (request, result);
+  return run_callbacks (request, result);
 }
 
 static void
@@ -396,6 +524,7 @@ reap_kernel_events (struct file_io *f)
 {
   struct io_event events[REAP_BATCH];
   struct timespec no_wait = { 0, 0 };
+  uint64_t completed;
   int count, i;
 
   for (;;) {
@@ -416,10 +545,11 @@ reap_kernel_events (struct file_io *f)
     /* Refill the kernel queue before running callbacks, so the device
      * stays busy while they do. */
     submit_waiting (f);
+    completed = 0;
     for (i = 0; i < count; i++)
-      complete_event (f, &events[i]);
+      completed += complete_event (f, &events[i]);
     pthread_mutex_lock (&f->lock);
-    release_outstanding (f, count);
+    release_outstanding (f, completed);
     pthread_mutex_unlock (&f->lock);
     /* A full batch may have left more behind. */
     if (count < REAP_BATCH)
@@ -442,8 +572,7 @@ run_finished (struct file_io *f)
   for (request = list.head; request; request = next) {
     /* The callback may reuse the request, state and all. */
     next = state_of (request)->next;
-    request->callback (request, state_of (request)->result);
-    count++;
+    count += run_callbacks (request, state_of (request)->result);
   }
   if (count > 0) {
     pthread_mutex_lock (&f->lock);

@@ -373,12 +373,51 @@ vdo_io_start (struct vdo_io *io, unsigned queue_depth)
   return r;
 }
 
+/* Requests a thread holds while it has a device plugged. */
+#define PLUG_CAPACITY 256
+
+static __thread struct {
+  struct vdo_io *io;
+  size_t count;
+  struct vdo_io_request *requests[PLUG_CAPACITY];
+} plug;
+
+/* Hand what the plug holds to the backend, in groups. */
+static void
+submit_plugged (void)
+{
+  size_t i, n;
+
+  for (i = 0; i < plug.count; i += n) {
+    n = plug.count - i < SUBMIT_GROUP ? plug.count - i : SUBMIT_GROUP;
+    plug.io->ops->submit (plug.io, plug.requests + i, n);
+  }
+  plug.count = 0;
+}
+
+void
+vdo_io_plug (struct vdo_io *io)
+{
+  if (plug.io != io)
+    vdo_io_unplug ();
+  plug.io = io;
+}
+
+void
+vdo_io_unplug (void)
+{
+  if (plug.io != NULL)
+    submit_plugged ();
+  plug.io = NULL;
+}
+
 void
 vdo_io_submit (struct vdo_io *io, struct vdo_io_request *const *requests,
                size_t count)
 {
   struct vdo_io_request *group[SUBMIT_GROUP];
   size_t grouped = 0, i;
+  bool plugged = plug.io == io;
 
   if (!__atomic_load_n (&io->started, __ATOMIC_ACQUIRE)) {
     vdo_log_error ("%s: asynchronous I/O submitted before vdo_io_start",
@@ -396,6 +435,12 @@ vdo_io_submit (struct vdo_io *io, struct vdo_io_request *const *requests,
       r = injected_error (io, request->op);
     if (r != 0) {
       io->ops->complete (io, request, r);
+      continue;
+    }
+    if (plugged) {
+      if (plug.count == PLUG_CAPACITY)
+        submit_plugged ();
+      plug.requests[plug.count++] = request;
       continue;
     }
     group[grouped++] = request;

@@ -164,6 +164,15 @@ void vdo_io_submit (struct vdo_io *io, struct vdo_io_request *const *requests,
                     size_t count);
 void vdo_io_submit_one (struct vdo_io *io, struct vdo_io_request *request);
 
+/* Until vdo_io_unplug, this thread's submissions to IO are held and then
+ * handed to the backend together, which may merge adjacent transfers
+ * into one.  A thread running a batch of zone work plugs, so a batch of
+ * data writes (which the allocator places side by side) costs one
+ * system call, not one per block.  Plugging another device unplugs the
+ * first.  The plugging thread must not wait for a held request. */
+void vdo_io_plug (struct vdo_io *io);
+void vdo_io_unplug (void);
+
 /* Wait until no request is in flight and every callback has returned,
  * including those of requests that callbacks submit meanwhile. */
 void vdo_io_drain (struct vdo_io *io);

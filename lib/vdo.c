@@ -215,21 +215,45 @@ vdo_load (const char *path, const struct vdo_options *options,
 
 /* --- Starting (after_fork) ----------------------------------------------- */
 
+/* A batch of zone work submits its I/O together (vdo_io_plug). */
+static void
+plug_device (void *context)
+{
+  struct vdo *vdo = context;
+
+  vdo_io_plug (vdo->device.io);
+}
+
+static void
+unplug_device (void *context)
+{
+  (void) context;
+  vdo_io_unplug ();
+}
+
+/* A new started queue NAME for zone work. */
+static int
+start_zone_queue (struct vdo *vdo, const char *name,
+                  struct vdo_work_queue **queue)
+{
+  int r = vdo_make_work_queue (name, queue);
+
+  if (r != 0)
+    return r;
+  vdo_set_work_queue_batch_hooks (*queue, plug_device, unplug_device, vdo);
+  return vdo_start_work_queue (*queue);
+}
+
 /* A new started queue NAME, or the shared zone queue. */
 static int
 make_zone_queue (struct vdo *vdo, const char *name,
                  struct vdo_work_queue **queue)
 {
-  int r;
-
   if (vdo->zone_queue != NULL) {
     *queue = vdo->zone_queue;
     return 0;
   }
-  r = vdo_make_work_queue (name, queue);
-  if (r == 0)
-    r = vdo_start_work_queue (*queue);
-  return r;
+  return start_zone_queue (vdo, name, queue);
 }
 
 static int
@@ -290,9 +314,7 @@ make_queues (struct vdo *vdo)
   vdo->logical_zone_count = vdo->options.logical_zones;
   vdo->physical_zone_count = vdo->options.physical_zones;
   if (vdo->options.single_zone_thread) {
-    r = vdo_make_work_queue ("vdo-zones", &vdo->zone_queue);
-    if (r == 0)
-      r = vdo_start_work_queue (vdo->zone_queue);
+    r = start_zone_queue (vdo, "vdo-zones", &vdo->zone_queue);
     if (r != 0)
       return r;
   }
@@ -325,14 +347,15 @@ make_queues (struct vdo *vdo)
     if (r != 0)
       return r;
   }
-  /* Names and LZ4 fragments are computed here. */
+  /* Names and LZ4 fragments are computed here.  With one zone thread,
+   * a hop to another thread and back costs more than LZ4 does. */
   if (vdo->dedupe_index != NULL || compressing (vdo)) {
-    r = vdo_make_work_queue ("vdo-cpu", &vdo->cpu_queue);
-    if (r == 0)
-      r = vdo_start_work_queue (vdo->cpu_queue);
+    r = make_zone_queue (vdo, "vdo-cpu", &vdo->cpu_queue);
     if (r != 0)
       return r;
   }
+  if (vdo->dedupe_index != NULL && vdo->zone_queue != NULL)
+    vdo_dedupe_index_share_queue (vdo->dedupe_index, vdo->zone_queue);
   if (compressing (vdo)) {
     r = make_packer (vdo);
     if (r != 0)
@@ -766,8 +789,7 @@ vdo_free (struct vdo *vdo)
   vdo_free_dedupe_index (vdo->dedupe_index);
   vdo->dedupe_index = NULL;
   if (vdo->zone_queue != NULL) {
-    /* The CPU queue and the packer's timer enqueue onto the zones. */
-    vdo_free_work_queue (vdo->cpu_queue);
+    /* The packer's timer enqueues onto the zones. */
     vdo_stop_packer_timer (vdo->packer);
     vdo_free_work_queue (vdo->zone_queue);
     vdo_free_packer (vdo->packer);

@@ -24,6 +24,9 @@ struct vdo_work_queue {
   bool running;
   bool allow_borrowing;
   pthread_t thread;
+  void (*batch_begin) (void *context);
+  void (*batch_end) (void *context);
+  void *batch_context;
 };
 
 /* The queue the current thread runs, if any. */
@@ -71,6 +74,8 @@ run_batches (struct vdo_work_queue *q, unsigned int limit)
     struct vdo_completion *list = dequeue_all (q);
 
     pthread_mutex_unlock (&q->lock);
+    if (q->batch_begin != NULL)
+      q->batch_begin (q->batch_context);
     while (list != NULL) {
       struct vdo_completion *c = list;
 
@@ -79,6 +84,8 @@ run_batches (struct vdo_work_queue *q, unsigned int limit)
       c->callback (c);
       ran++;
     }
+    if (q->batch_end != NULL)
+      q->batch_end (q->batch_context);
     pthread_mutex_lock (&q->lock);
   }
 }
@@ -151,6 +158,16 @@ vdo_free_work_queue (struct vdo_work_queue *q)
   pthread_mutex_destroy (&q->lock);
   free (q->name);
   free (q);
+}
+
+void
+vdo_set_work_queue_batch_hooks (struct vdo_work_queue *q,
+                                void (*begin) (void *context),
+                                void (*end) (void *context), void *context)
+{
+  q->batch_begin = begin;
+  q->batch_end = end;
+  q->batch_context = context;
 }
 
 const char *

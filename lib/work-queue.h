@@ -48,6 +48,14 @@ void vdo_free_work_queue (struct vdo_work_queue *queue);
  * a lock they take. */
 void vdo_allow_queue_borrowing (struct vdo_work_queue *queue);
 
+/* Before the start: run BEGIN before, and END after, each batch of
+ * QUEUE's completions, on the thread that runs the batch (the queue's
+ * own, or a borrower), e.g. to plug and unplug the device. */
+void vdo_set_work_queue_batch_hooks (struct vdo_work_queue *queue,
+                                     void (*begin) (void *context),
+                                     void (*end) (void *context),
+                                     void *context);
+
 const char *vdo_work_queue_name (const struct vdo_work_queue *queue);
 
 /* Whether the calling thread is QUEUE's thread, for assertions. */

@@ -755,6 +755,92 @@ START_TEST (test_async_iovec)
 }
 END_TEST
 
+/* Plugged requests go to the kernel together, adjacent ones merged into
+ * one transfer: each must still complete with its own data, and a
+ * merged transfer that falls short fails every request it carried. */
+#define MERGE_BLOCKS 200
+
+static void
+submit_plugged (struct vdo_io *io, struct tracked *t, size_t count)
+{
+  size_t i;
+
+  vdo_io_plug (io);
+  for (i = 0; i < count; i++)
+    vdo_io_submit_one (io, &t[i].request);
+  vdo_io_unplug ();
+  vdo_io_drain (io);
+}
+
+START_TEST (test_merged_transfers)
+{
+  char path[PATH_MAX];
+  uint8_t *buf = vdo_io_alloc_buffer (MERGE_BLOCKS * BLOCK);
+  uint8_t *back = vdo_io_alloc_buffer (MERGE_BLOCKS * BLOCK);
+  struct tracked *t = calloc (MERGE_BLOCKS, sizeof *t);
+  uint8_t *pre = vdo_io_alloc_buffer (2 * BLOCK);
+  struct iovec iov[2] = { { pre, BLOCK }, { pre + BLOCK, BLOCK } };
+  struct vdo_io *io;
+  int i;
+
+  make_file (path, "merged", 512 * BLOCK);
+  io = open_ok (path, 0);
+  ck_assert_int_eq (vdo_io_enable_data_cache (io), 0);
+  /* A queue of 2: merged transfers wait their turn too. */
+  ck_assert_int_eq (vdo_io_start (io, 2), 0);
+
+  /* Runs longer than one transfer may carry, a gap at 250, a FUA write
+   * and an uncached one among cached neighbours, and an iovec. */
+  for (i = 0; i < MERGE_BLOCKS; i++) {
+    fill_block (buf + i * BLOCK, 900 + i);
+    track (&t[i], VDO_IO_WRITE, 100 + i + (i >= 150), 1, buf + i * BLOCK);
+    t[i].request.cached = i != 120;
+  }
+  t[40].request.fua = true;
+  fill_block (pre, 800);
+  fill_block (pre + BLOCK, 801);
+  track (&t[0], VDO_IO_WRITE, 99, 2, NULL);
+  t[0].request.iov = iov;
+  t[0].request.iovcnt = 2;
+  t[0].request.cached = true;
+  submit_plugged (io, t, MERGE_BLOCKS);
+  for (i = 0; i < MERGE_BLOCKS; i++)
+    ck_assert_msg (t[i].result == 0, "write %d: %s", i, strerror (t[i].result));
+  ck_assert_int_eq (vdo_io_read_blocks (io, 99, 151, back), 0);
+  ck_assert_mem_eq (back, pre, 2 * BLOCK);
+  ck_assert_mem_eq (back + 2 * BLOCK, buf + BLOCK, 149 * BLOCK);
+  ck_assert_int_eq (vdo_io_read_blocks (io, 251, 50, back), 0);
+  ck_assert_mem_eq (back, buf + 150 * BLOCK, 50 * BLOCK);
+
+  /* Adjacent reads, each into its own buffer, around the gap. */
+  memset (back, 0, MERGE_BLOCKS * BLOCK);
+  for (i = 0; i < 100; i++) {
+    track (&t[i], VDO_IO_READ, 200 + i + (i >= 50), 1, back + i * BLOCK);
+    t[i].request.cached = true;
+  }
+  submit_plugged (io, t, 100);
+  for (i = 0; i < 100; i++) {
+    ck_assert_int_eq (t[i].result, 0);
+    ck_assert_msg (block_matches (back + i * BLOCK, 1000 + i),
+                   "read %d came back wrong", i);
+  }
+
+  /* The file shrinks under a merged read of blocks 6 to 8: it is short,
+   * and all three fail, never return zeros. */
+  ck_assert_int_eq (truncate (path, 8 * BLOCK), 0);
+  for (i = 0; i < 3; i++)
+    track (&t[i], VDO_IO_READ, 6 + i, 1, back + i * BLOCK);
+  submit_plugged (io, t, 3);
+  for (i = 0; i < 3; i++)
+    ck_assert_int_eq (t[i].result, EIO);
+  vdo_io_close (io);
+  free (t);
+  vdo_io_free_buffer (pre);
+  vdo_io_free_buffer (buf);
+  vdo_io_free_buffer (back);
+}
+END_TEST
+
 START_TEST (test_submit_before_start)
 {
   char path[PATH_MAX];
@@ -1185,6 +1271,7 @@ io_suite (void)
   tcase_add_test (tc, test_async_batch);
   tcase_add_test (tc, test_data_cache);
   tcase_add_test (tc, test_async_iovec);
+  tcase_add_test (tc, test_merged_transfers);
   tcase_add_test (tc, test_submit_before_start);
   tcase_add_test (tc, test_flush_ordering);
   tcase_add_test (tc, test_fua);
