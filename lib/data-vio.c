@@ -89,6 +89,26 @@ vdo_uninit_data_vio (struct data_vio *dv)
 static void release_tree_allocation (struct data_vio *dv);
 static void start_allocation (struct data_vio *dv);
 
+/* The LBN lock went to a waiter with others queued behind it: that
+ * holder must not wait in the packer for company, as the others would
+ * wait with it.  (A waiter asks the holder it meets, in lock_lbn; this
+ * is for the holders after that one.) */
+static void
+mark_contended_lbn_holder (struct data_vio *dv)
+{
+  struct vdo_lbn_waiter *holder;
+
+  if (dv->vdo->packer == NULL)
+    return;
+  holder = vdo_lbn_lock_holder (logical_zone_of (dv)->lbn_locks, dv->lbn);
+  if (holder != NULL && holder->next != NULL) {
+    struct data_vio *next = (struct data_vio *)
+      ((char *) holder - offsetof (struct data_vio, lbn_waiter));
+
+    atomic_store (&next->packing.release_wanted, true);
+  }
+}
+
 static void
 release_lbn_and_finish (struct vdo_completion *completion)
 {
@@ -99,6 +119,7 @@ release_lbn_and_finish (struct vdo_completion *completion)
   if (dv->allocating_tree_page)
     release_tree_allocation (dv);
   vdo_release_lbn_lock (logical_zone_of (dv)->lbn_locks, &dv->lbn_waiter);
+  mark_contended_lbn_holder (dv);
   vdo_data_vio_done (dv, result);
 }
 

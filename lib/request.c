@@ -2,13 +2,15 @@
  *
  * The calling thread (an nbdkit worker) splits a request into 4 KiB
  * blocks, takes data_vios from the pool, launches them into the zones and
- * sleeps until every block has finished.  The pool bounds the memory and
+ * sleeps until every block has finished, or been acknowledged early.  The pool bounds the memory and
  * the number of blocks in flight, as dm-vdo's 2048 data_vios do.
  */
 #include <config.h>
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +18,8 @@
 #include "data-vio.h"
 #include "io.h"
 #include "logger.h"
+#include "read-only.h"
+#include "slab-depot.h"
 #include "status.h"
 #include "vdo-internal.h"
 
@@ -24,10 +28,13 @@ struct vdo_user_request {
   bool discard_unmap;
   bool early_ack;               /* blocks may be acknowledged early */
   bool fua;
-  pthread_mutex_t lock;
-  pthread_cond_t done;
-  unsigned pending;
-  int result;                   /* the first error */
+  /* Blocks not yet reported, plus the submitter's own reference.  A
+   * counter and a semaphore, not a mutex and a condition variable: the
+   * submitter is woken once, and never wakes only to find the lock
+   * still held by the zone thread that woke it. */
+  atomic_uint pending;
+  sem_t done;
+  atomic_int result;            /* the first error */
 };
 
 int
@@ -88,12 +95,16 @@ get_data_vio (struct vdo *vdo)
 static void
 report_block (struct vdo_user_request *request, int result)
 {
-  pthread_mutex_lock (&request->lock);
-  if (result != VDO_SUCCESS && request->result == VDO_SUCCESS)
-    request->result = result;
-  if (--request->pending == 0)
-    pthread_cond_signal (&request->done);
-  pthread_mutex_unlock (&request->lock);
+  if (result != VDO_SUCCESS) {
+    int first = VDO_SUCCESS;
+
+    atomic_compare_exchange_strong (&request->result, &first, result);
+  }
+  /* The request lives on the submitter's stack: after the last
+   * decrement only sem_post may touch it, and glibc's sem_post allows
+   * the semaphore's destruction as soon as sem_wait returns. */
+  if (atomic_fetch_sub (&request->pending, 1) == 1)
+    sem_post (&request->done);
 }
 
 /* --- Flush generations (the asynchronous write policy) ------------------- */
@@ -191,6 +202,9 @@ vdo_data_vio_done (struct data_vio *dv, int result)
   struct vdo *vdo = dv->vdo;
   bool acknowledged = dv->acknowledged;
 
+  if (dv->operation == DATA_VIO_WRITE)
+    atomic_fetch_sub (&vdo->writes_in_flight, 1);
+
   if (acknowledged && result != VDO_SUCCESS) {
     /* Too late for the request: the next flush says it. */
     pthread_mutex_lock (&vdo->flush_lock);
@@ -215,10 +229,9 @@ static void
 init_request (struct vdo_user_request *request, struct vdo *vdo)
 {
   request->vdo = vdo;
-  pthread_mutex_init (&request->lock, NULL);
-  pthread_cond_init (&request->done, NULL);
-  request->pending = 1;         /* the submitter's own reference */
-  request->result = VDO_SUCCESS;
+  sem_init (&request->done, 0, 0);
+  atomic_init (&request->pending, 1);   /* the submitter's own reference */
+  atomic_init (&request->result, VDO_SUCCESS);
   request->early_ack = false;
   request->fua = false;
 }
@@ -229,15 +242,32 @@ wait_request (struct vdo_user_request *request)
 {
   int result;
 
-  pthread_mutex_lock (&request->lock);
-  request->pending--;
-  while (request->pending > 0)
-    pthread_cond_wait (&request->done, &request->lock);
-  result = request->result;
-  pthread_mutex_unlock (&request->lock);
-  pthread_cond_destroy (&request->done);
-  pthread_mutex_destroy (&request->lock);
+  if (atomic_fetch_sub (&request->pending, 1) != 1)
+    while (sem_wait (&request->done) != 0)
+      ;                         /* EINTR */
+  result = atomic_load (&request->result);
+  sem_destroy (&request->done);
   return vdo_status_to_errno (result);
+}
+
+/* The most blocks one write may allocate: its data block, and a block
+ * map page for each tree level its LBN may still be missing. */
+#define MAX_BLOCKS_PER_WRITE VDO_BLOCK_MAP_TREE_HEIGHT
+
+/* May an asynchronous write of a whole block be acknowledged as soon as
+ * it is launched, before it reaches the zones?  Its data is copied and
+ * its reads will queue behind it, so only the outcome is unknown: it
+ * fails only if the volume goes read-only, which fails the next flush,
+ * or if it finds no space.  So the volume must be writable, and have
+ * room for every write in flight, this one included (IN_FLIGHT), even
+ * if none of them dedupes.  A nearly full volume answers each write
+ * only once it has its block, so ENOSPC still reaches the client. */
+static bool
+can_acknowledge_at_launch (struct vdo *vdo, unsigned int in_flight)
+{
+  return !vdo_is_read_only (vdo->read_only)
+         && vdo_slab_depot_free_blocks (vdo->depot)
+            > (block_count_t) in_flight * MAX_BLOCKS_PER_WRITE;
 }
 
 static void
@@ -245,11 +275,12 @@ launch_block (struct vdo_user_request *request, enum data_vio_operation op,
               logical_block_number_t lbn, uint32_t offset, uint32_t length,
               void *user_data)
 {
-  struct data_vio *dv = get_data_vio (request->vdo);
+  struct vdo *vdo = request->vdo;
+  struct data_vio *dv = get_data_vio (vdo);
+  unsigned int writes = 0;
 
-  pthread_mutex_lock (&request->lock);
-  request->pending++;
-  pthread_mutex_unlock (&request->lock);
+  if (op == DATA_VIO_WRITE)
+    writes = atomic_fetch_add (&vdo->writes_in_flight, 1) + 1;
   dv->request = request;
   dv->operation = op;
   dv->lbn = lbn;
@@ -265,6 +296,12 @@ launch_block (struct vdo_user_request *request, enum data_vio_operation op,
    * acknowledgement waits for it. */
   if (dv->early_ack)
     track_write (dv);
+  /* Decided before the launch, which may finish the data_vio. */
+  if (dv->early_ack && length == VDO_BLOCK_SIZE
+      && can_acknowledge_at_launch (vdo, writes))
+    dv->acknowledged = true;
+  else
+    atomic_fetch_add (&request->pending, 1);
   vdo_launch_data_vio (dv);
 }
 

@@ -668,6 +668,17 @@ vdo_commit_oldest_slab_journal_tails (struct slab_depot *depot,
     vdo_request_zone_tail_commits (&depot->zones[z], recovery_block);
 }
 
+block_count_t
+vdo_slab_depot_free_blocks (const struct slab_depot *depot)
+{
+  block_count_t free_blocks = 0;
+  unsigned int z;
+
+  for (z = 0; z < depot->zone_count; z++)
+    free_blocks += vdo_zone_free_blocks (&depot->zones[z]);
+  return free_blocks;
+}
+
 void
 vdo_get_slab_depot_statistics (const struct slab_depot *depot,
                                struct vdo_slab_depot_statistics *stats)
@@ -677,14 +688,12 @@ vdo_get_slab_depot_statistics (const struct slab_depot *depot,
   stats->slab_count = depot->slab_count;
   stats->data_blocks = depot->slab_count
                        * depot->state.slab_config.data_blocks;
-  stats->free_blocks = 0;
   stats->slab_journal_blocks_written = 0;
   stats->slab_journal_blocked = 0;
   stats->reference_blocks_written = 0;
   for (z = 0; z < depot->zone_count; z++) {
     const struct vdo_physical_zone *zone = &depot->zones[z];
 
-    stats->free_blocks += vdo_zone_free_blocks (zone);
     stats->slab_journal_blocks_written +=
       atomic_load_explicit (&zone->journal_blocks_written,
                             memory_order_relaxed);
@@ -694,6 +703,7 @@ vdo_get_slab_depot_statistics (const struct slab_depot *depot,
       atomic_load_explicit (&zone->reference_blocks_written,
                             memory_order_relaxed);
   }
+  stats->free_blocks = vdo_slab_depot_free_blocks (depot);
   stats->allocated_blocks = stats->data_blocks - stats->free_blocks;
 }
 

@@ -150,6 +150,10 @@ struct vdo_slab_depot_statistics {
 };
 
 /* Any thread: relaxed atomic reads, exact only when the zones are idle. */
+/* Blocks free for allocation now, from any thread: a snapshot, which
+ * never counts slabs still being scrubbed. */
+block_count_t vdo_slab_depot_free_blocks (const struct slab_depot *depot);
+
 void vdo_get_slab_depot_statistics (const struct slab_depot *depot,
                                     struct vdo_slab_depot_statistics *stats);
 

@@ -39,6 +39,7 @@ static Suite *(*const suites[]) (void) = {
   compression_suite,
   volume_index_suite,
   dedupe_suite,
+  write_ack_suite,
 };
 
 static void

@@ -9,6 +9,7 @@
 Suite *checksum_suite (void);
 Suite *work_queue_suite (void);
 Suite *dedupe_suite (void);
+Suite *write_ack_suite (void);
 Suite *pbn_lock_suite (void);
 Suite *packer_suite (void);
 Suite *compression_suite (void);
