@@ -476,6 +476,77 @@ file_submit (struct vdo_io *io, struct vdo_io_request *const *requests,
   submit_waiting (f);
 }
 
+/* Cached data goes through the page cache on its own descriptor, where
+ * the kernel's AIO would write it synchronously inside io_submit. */
+static bool
+writes_in_place (const struct file_io *f, const struct vdo_io_request *request)
+{
+  return request->cached && request->op == VDO_IO_WRITE && !request->fua
+         && (f->data_fd != f->fd || !f->io.direct);
+}
+
+/* Write a run of adjacent cached requests with one pwritev and run
+ * their callbacks here. */
+static void
+write_run_in_place (struct file_io *f, struct vdo_io_request *const *requests,
+                    size_t count)
+{
+  struct iovec iov[MERGE_IOVECS];
+  int iovcnt = 0, result = 0;
+  uint64_t bytes = 0;
+  ssize_t n;
+  size_t i;
+
+  for (i = 0; i < count; i++) {
+    const struct vdo_io_request *r = requests[i];
+
+    if (r->iov) {
+      memcpy (iov + iovcnt, r->iov, r->iovcnt * sizeof *r->iov);
+      iovcnt += r->iovcnt;
+    }
+    else
+      iov[iovcnt++] = (struct iovec) { r->buffer, r->count * VDO_BLOCK_SIZE };
+    bytes += r->count * VDO_BLOCK_SIZE;
+  }
+  do
+    n = pwritev (f->data_fd, iov, iovcnt,
+                 (off_t) (requests[0]->block * VDO_BLOCK_SIZE));
+  while (n < 0 && errno == EINTR);
+  if (n < 0 || (uint64_t) n != bytes) {
+    result = n < 0 ? errno : EIO;
+    vdo_log_error ("%s: write of %" PRIu64 " blocks at block %" PRIu64
+                   " failed: %s", f->io.path, bytes / VDO_BLOCK_SIZE,
+                   requests[0]->block,
+                   n < 0 ? strerror (result) : "short write");
+  }
+  for (i = 0; i < count; i++)
+    requests[i]->callback (requests[i], result);
+}
+
+/* From vdo_io_unplug: cached writes in place, the rest to the kernel. */
+static void
+file_submit_unplugged (struct vdo_io *io,
+                       struct vdo_io_request *const *requests, size_t count)
+{
+  struct file_io *f = file_of (io);
+  struct vdo_io_request *to_kernel[count];
+  size_t i, n, queued = 0;
+
+  for (i = 0; i < count; i += n) {
+    n = 1;
+    if (!writes_in_place (f, requests[i])) {
+      to_kernel[queued++] = requests[i];
+      continue;
+    }
+    while (i + n < count && writes_in_place (f, requests[i + n]))
+      n++;
+    n = mergeable_run (requests + i, n);
+    write_run_in_place (f, requests + i, n);
+  }
+  if (queued > 0)
+    file_submit (io, to_kernel, queued);
+}
+
 static void
 file_complete (struct vdo_io *io, struct vdo_io_request *request, int result)
 {
@@ -740,6 +811,7 @@ static const struct vdo_io_ops file_ops = {
   .flush = file_flush,
   .start = file_start,
   .submit = file_submit,
+  .submit_unplugged = file_submit_unplugged,
   .complete = file_complete,
   .drain = file_drain,
   .enable_data_cache = file_enable_data_cache,

@@ -382,17 +382,23 @@ static __thread struct {
   struct vdo_io_request *requests[PLUG_CAPACITY];
 } plug;
 
-/* Hand what the plug holds to the backend, in groups. */
+/* Hand what the plug holds to the backend, in groups.  The plug is
+ * emptied first: callbacks run in place may submit again. */
 static void
-submit_plugged (void)
+submit_plugged (struct vdo_io *io)
 {
-  size_t i, n;
+  struct vdo_io_request *held[PLUG_CAPACITY];
+  size_t count = plug.count, i, n;
 
-  for (i = 0; i < plug.count; i += n) {
-    n = plug.count - i < SUBMIT_GROUP ? plug.count - i : SUBMIT_GROUP;
-    plug.io->ops->submit (plug.io, plug.requests + i, n);
-  }
+  memcpy (held, plug.requests, count * sizeof held[0]);
   plug.count = 0;
+  for (i = 0; i < count; i += n) {
+    n = count - i < SUBMIT_GROUP ? count - i : SUBMIT_GROUP;
+    if (io->ops->submit_unplugged != NULL)
+      io->ops->submit_unplugged (io, held + i, n);
+    else
+      io->ops->submit (io, held + i, n);
+  }
 }
 
 void
@@ -406,9 +412,13 @@ vdo_io_plug (struct vdo_io *io)
 void
 vdo_io_unplug (void)
 {
-  if (plug.io != NULL)
-    submit_plugged ();
+  struct vdo_io *io = plug.io;
+
+  /* Unplugged before the submission: callbacks run in place submit
+   * straight to the backend. */
   plug.io = NULL;
+  if (io != NULL && plug.count > 0)
+    submit_plugged (io);
 }
 
 void
@@ -439,7 +449,7 @@ vdo_io_submit (struct vdo_io *io, struct vdo_io_request *const *requests,
     }
     if (plugged) {
       if (plug.count == PLUG_CAPACITY)
-        submit_plugged ();
+        submit_plugged (io);
       plug.requests[plug.count++] = request;
       continue;
     }

@@ -115,8 +115,10 @@ struct vdo_io_request;
 /* RESULT is 0 or an errno value; a short transfer is EIO.  The request
  * belongs to the caller again as soon as the callback starts, so the
  * callback may free or resubmit it.  Callbacks run on the completion
- * thread: they may submit new requests but must not block for long, and
- * must not call vdo_io_drain or vdo_io_close. */
+ * thread, except that a backend may write cached requests of a plug in
+ * place, from vdo_io_unplug (vdo_io_plug).  They may submit new requests
+ * but must not block for long, and must not call vdo_io_drain or
+ * vdo_io_close. */
 typedef void (*vdo_io_callback) (struct vdo_io_request *request, int result);
 
 struct vdo_io_request {
@@ -169,7 +171,11 @@ void vdo_io_submit_one (struct vdo_io *io, struct vdo_io_request *request);
  * into one.  A thread running a batch of zone work plugs, so a batch of
  * data writes (which the allocator places side by side) costs one
  * system call, not one per block.  Plugging another device unplugs the
- * first.  The plugging thread must not wait for a held request. */
+ * first.  The plugging thread must not wait for a held request.  Cached
+ * writes (the data cache's page-cache writes, which the kernel's AIO
+ * would make synchronously anyway) may be written in place, their
+ * callbacks run by vdo_io_unplug: that spares the completion thread a
+ * wakeup per batch. */
 void vdo_io_plug (struct vdo_io *io);
 void vdo_io_unplug (void);
 
@@ -210,6 +216,11 @@ struct vdo_io_ops {
   /* Carry out requests and call each callback on the completion thread. */
   void (*submit) (struct vdo_io *io, struct vdo_io_request *const *requests,
                   size_t count);
+  /* Optional: submit for vdo_io_unplug, which may also carry out cached
+   * writes in place, calling their callbacks before it returns. */
+  void (*submit_unplugged) (struct vdo_io *io,
+                            struct vdo_io_request *const *requests,
+                            size_t count);
   /* Complete REQUEST with RESULT on the completion thread, without I/O. */
   void (*complete) (struct vdo_io *io, struct vdo_io_request *request,
                     int result);

@@ -24,15 +24,14 @@
 #include "unit-suites.h"
 #include "vdo.h"
 #include "volume.h"
+#include "volume-test-util.h"
 
 #define DEVICE_BYTES (UINT64_C (4) << 30)
 #define LOGICAL_BLOCKS 65536
-#define TEMPLATE "/tmp/vdo-compression.XXXXXX"
 /* Blocks written at once: enough to keep many bins busy. */
 #define BATCH 64
 
-static char directory[sizeof TEMPLATE];
-static char path[sizeof TEMPLATE + 16];
+static struct test_volume test_vol;
 static uint8_t *buffer, *readback;
 
 static uint64_t
@@ -74,7 +73,7 @@ start_with (bool dedupe, enum vdo_write_policy policy)
   };
   struct vdo *vdo;
 
-  ck_assert_int_eq (vdo_load (path, &options, &vdo), VDO_SUCCESS);
+  ck_assert_int_eq (vdo_load (test_vol.path, &options, &vdo), VDO_SUCCESS);
   ck_assert_int_eq (vdo_start (vdo), VDO_SUCCESS);
   return vdo;
 }
@@ -145,25 +144,9 @@ grow_tree (struct vdo *vdo, uint64_t lbn, uint64_t count)
 }
 
 static void
-audit (void)
-{
-  struct vdo_audit_result result;
-  struct vdo_volume *volume;
-
-  ck_assert_int_eq (vdo_volume_open (path, false, &volume), VDO_SUCCESS);
-  ck_assert_int_eq (vdo_audit_volume (volume, NULL, NULL, &result),
-                    VDO_SUCCESS);
-  ck_assert_msg (vdo_audit_passed (&result), "the audit failed");
-  vdo_volume_close (volume);
-}
-
-static void
 stop_and_audit (struct vdo *vdo)
 {
-  ck_assert_int_eq (vdo_flush (vdo), 0);
-  ck_assert_int_eq (vdo_stop (vdo), VDO_SUCCESS);
-  vdo_free (vdo);
-  audit ();
+  test_volume_stop_and_audit (vdo, test_vol.path);
 }
 
 /* Blocks first fit needs for these seeds' fragments, in order, with no
@@ -205,22 +188,8 @@ ideal_blocks (uint64_t first, uint64_t count)
 static void
 setup (void)
 {
-  struct vdo_format_options format = {
-    .logical_bytes = (uint64_t) LOGICAL_BLOCKS * VDO_BLOCK_SIZE,
-    .slab_bits = 13,
-    .force = true,
-  };
-  struct vdo_format_result result;
-  int fd;
-
-  memcpy (directory, TEMPLATE, sizeof TEMPLATE);
-  ck_assert_ptr_nonnull (mkdtemp (directory));
-  snprintf (path, sizeof path, "%s/volume", directory);
-  fd = open (path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-  ck_assert_int_ge (fd, 0);
-  ck_assert_int_eq (ftruncate (fd, DEVICE_BYTES), 0);
-  close (fd);
-  ck_assert_int_eq (vdo_volume_format (path, &format, &result), VDO_SUCCESS);
+  test_volume_create (&test_vol, "compression", DEVICE_BYTES, LOGICAL_BLOCKS,
+                      13);
   buffer = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
   readback = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
 }
@@ -230,8 +199,7 @@ teardown (void)
 {
   vdo_io_free_buffer (buffer);
   vdo_io_free_buffer (readback);
-  unlink (path);
-  rmdir (directory);
+  test_volume_remove (&test_vol);
 }
 
 #define COUNT 3000

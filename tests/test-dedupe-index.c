@@ -1021,6 +1021,9 @@ dedupe_index_suite (void)
   suite_add_tcase (s, persistence);
 
   tcase_add_checked_fixture (sizes, setup, teardown);
+  /* Full-size indexes: each start maps a 216 MiB table, slow under
+   * sanitizers or on a busy machine. */
+  tcase_set_timeout (sizes, 120);
   tcase_add_test (sizes, test_layout_fits_standard_configs);
   tcase_add_test (sizes, test_region_too_small);
   tcase_add_test (sizes, test_save_writes_only_used_pages);

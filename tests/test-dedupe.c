@@ -21,13 +21,12 @@
 #include "unit-suites.h"
 #include "vdo.h"
 #include "volume.h"
+#include "volume-test-util.h"
 
 #define DEVICE_BYTES (UINT64_C (4) << 30)
 #define LOGICAL_BLOCKS 65536
-#define TEMPLATE "/tmp/vdo-dedupe.XXXXXX"
 
-static char directory[sizeof TEMPLATE];
-static char path[sizeof TEMPLATE + 16];
+static struct test_volume test_vol;
 static uint8_t *block, *readback;
 
 /* Distinct, non-zero contents for each SEED. */
@@ -53,7 +52,7 @@ start_with (bool same_names)
   };
   struct vdo *vdo;
 
-  ck_assert_int_eq (vdo_load (path, &options, &vdo), VDO_SUCCESS);
+  ck_assert_int_eq (vdo_load (test_vol.path, &options, &vdo), VDO_SUCCESS);
   ck_assert_int_eq (vdo_start (vdo), VDO_SUCCESS);
   return vdo;
 }
@@ -94,38 +93,13 @@ check_seed (struct vdo *vdo, uint64_t lbn, uint64_t seed)
 static void
 stop_and_audit (struct vdo *vdo)
 {
-  struct vdo_audit_result result;
-  struct vdo_volume *volume;
-
-  ck_assert_int_eq (vdo_flush (vdo), 0);
-  ck_assert_int_eq (vdo_stop (vdo), VDO_SUCCESS);
-  vdo_free (vdo);
-  ck_assert_int_eq (vdo_volume_open (path, false, &volume), VDO_SUCCESS);
-  ck_assert_int_eq (vdo_audit_volume (volume, NULL, NULL, &result),
-                    VDO_SUCCESS);
-  ck_assert_msg (vdo_audit_passed (&result), "the audit failed");
-  vdo_volume_close (volume);
+  test_volume_stop_and_audit (vdo, test_vol.path);
 }
 
 static void
 setup (void)
 {
-  struct vdo_format_options format = {
-    .logical_bytes = (uint64_t) LOGICAL_BLOCKS * VDO_BLOCK_SIZE,
-    .slab_bits = 13,
-    .force = true,
-  };
-  struct vdo_format_result result;
-  int fd;
-
-  memcpy (directory, TEMPLATE, sizeof TEMPLATE);
-  ck_assert_ptr_nonnull (mkdtemp (directory));
-  snprintf (path, sizeof path, "%s/volume", directory);
-  fd = open (path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-  ck_assert_int_ge (fd, 0);
-  ck_assert_int_eq (ftruncate (fd, DEVICE_BYTES), 0);
-  close (fd);
-  ck_assert_int_eq (vdo_volume_format (path, &format, &result), VDO_SUCCESS);
+  test_volume_create (&test_vol, "dedupe", DEVICE_BYTES, LOGICAL_BLOCKS, 13);
   block = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
   readback = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
 }
@@ -135,8 +109,7 @@ teardown (void)
 {
   vdo_io_free_buffer (block);
   vdo_io_free_buffer (readback);
-  unlink (path);
-  rmdir (directory);
+  test_volume_remove (&test_vol);
 }
 
 /* LBNs 0..N and 400..400+N share one block map leaf, so no tree page is

@@ -804,8 +804,14 @@ START_TEST (test_merged_transfers)
   t[0].request.iovcnt = 2;
   t[0].request.cached = true;
   submit_plugged (io, t, MERGE_BLOCKS);
-  for (i = 0; i < MERGE_BLOCKS; i++)
+  for (i = 0; i < MERGE_BLOCKS; i++) {
     ck_assert_msg (t[i].result == 0, "write %d: %s", i, strerror (t[i].result));
+    /* Cached writes go through the page cache in place, from the
+     * unplug; the rest through the kernel's AIO. */
+    ck_assert_msg (pthread_equal (t[i].thread, pthread_self ())
+                   == (t[i].request.cached && !t[i].request.fua),
+                   "write %d completed on the wrong thread", i);
+  }
   ck_assert_int_eq (vdo_io_read_blocks (io, 99, 151, back), 0);
   ck_assert_mem_eq (back, pre, 2 * BLOCK);
   ck_assert_mem_eq (back + 2 * BLOCK, buf + BLOCK, 149 * BLOCK);

@@ -22,16 +22,15 @@
 #include "unit-suites.h"
 #include "vdo.h"
 #include "volume.h"
+#include "volume-test-util.h"
 
 /* Nine slabs of 8192 blocks beside a dense 0.25 GB index. */
 #define DEVICE_BYTES (UINT64_C (3) << 30)
 #define LOGICAL_BLOCKS 262144
-#define TEMPLATE "/tmp/vdo-write-ack.XXXXXX"
 /* Blocks per request while filling: 1 MiB. */
 #define CHUNK 256
 
-static char directory[sizeof TEMPLATE];
-static char path[sizeof TEMPLATE + 16];
+static struct test_volume test_vol;
 
 /* Unique, incompressible contents for each (lbn, generation). */
 static void
@@ -57,7 +56,7 @@ start (void)
   };
   struct vdo *vdo;
 
-  ck_assert_int_eq (vdo_load (path, &options, &vdo), VDO_SUCCESS);
+  ck_assert_int_eq (vdo_load (test_vol.path, &options, &vdo), VDO_SUCCESS);
   ck_assert_int_eq (vdo_start (vdo), VDO_SUCCESS);
   return vdo;
 }
@@ -65,44 +64,19 @@ start (void)
 static void
 stop_and_audit (struct vdo *vdo)
 {
-  struct vdo_audit_result result;
-  struct vdo_volume *volume;
-
-  ck_assert_int_eq (vdo_stop (vdo), VDO_SUCCESS);
-  vdo_free (vdo);
-  ck_assert_int_eq (vdo_volume_open (path, false, &volume), VDO_SUCCESS);
-  ck_assert_int_eq (vdo_audit_volume (volume, NULL, NULL, &result),
-                    VDO_SUCCESS);
-  ck_assert_msg (vdo_audit_passed (&result), "the audit failed");
-  vdo_volume_close (volume);
+  test_volume_stop_and_audit (vdo, test_vol.path);
 }
 
 static void
 setup (void)
 {
-  struct vdo_format_options format = {
-    .logical_bytes = (uint64_t) LOGICAL_BLOCKS * VDO_BLOCK_SIZE,
-    .slab_bits = 13,
-    .force = true,
-  };
-  struct vdo_format_result result;
-  int fd;
-
-  memcpy (directory, TEMPLATE, sizeof TEMPLATE);
-  ck_assert_ptr_nonnull (mkdtemp (directory));
-  snprintf (path, sizeof path, "%s/volume", directory);
-  fd = open (path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-  ck_assert_int_ge (fd, 0);
-  ck_assert_int_eq (ftruncate (fd, DEVICE_BYTES), 0);
-  close (fd);
-  ck_assert_int_eq (vdo_volume_format (path, &format, &result), VDO_SUCCESS);
+  test_volume_create (&test_vol, "write-ack", DEVICE_BYTES, LOGICAL_BLOCKS, 13);
 }
 
 static void
 teardown (void)
 {
-  unlink (path);
-  rmdir (directory);
+  test_volume_remove (&test_vol);
 }
 
 /* Rewrites of one LBN and writes of many, each read back at once: an
