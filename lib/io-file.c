@@ -477,21 +477,25 @@ file_submit (struct vdo_io *io, struct vdo_io_request *const *requests,
 }
 
 /* Cached data goes through the page cache on its own descriptor, where
- * the kernel's AIO would write it synchronously inside io_submit. */
+ * the kernel's AIO would copy it synchronously inside io_submit. */
 static bool
-writes_in_place (const struct file_io *f, const struct vdo_io_request *request)
+goes_in_place (const struct file_io *f, const struct vdo_io_request *request)
 {
-  return request->cached && request->op == VDO_IO_WRITE && !request->fua
+  return request->cached && request->op != VDO_IO_FLUSH && !request->fua
          && (f->data_fd != f->fd || !f->io.direct);
 }
 
-/* Write a run of adjacent cached requests with one pwritev and run
- * their callbacks here. */
-static void
-write_run_in_place (struct file_io *f, struct vdo_io_request *const *requests,
-                    size_t count)
+/* Move a run of adjacent cached requests with one preadv2 or pwritev
+ * and run their callbacks here.  A read that would wait for the device
+ * (RWF_NOWAIT) is not done: false, and the caller gives it to the
+ * kernel's AIO instead, so the zone thread never waits for a disk. */
+static bool
+transfer_run_in_place (struct file_io *f,
+                       struct vdo_io_request *const *requests, size_t count)
 {
   struct iovec iov[MERGE_IOVECS];
+  bool read = requests[0]->op == VDO_IO_READ;
+  off_t offset = (off_t) (requests[0]->block * VDO_BLOCK_SIZE);
   int iovcnt = 0, result = 0;
   uint64_t bytes = 0;
   ssize_t n;
@@ -509,9 +513,13 @@ write_run_in_place (struct file_io *f, struct vdo_io_request *const *requests,
     bytes += r->count * VDO_BLOCK_SIZE;
   }
   do
-    n = pwritev (f->data_fd, iov, iovcnt,
-                 (off_t) (requests[0]->block * VDO_BLOCK_SIZE));
+    n = read ? preadv2 (f->data_fd, iov, iovcnt, offset, RWF_NOWAIT)
+             : pwritev (f->data_fd, iov, iovcnt, offset);
   while (n < 0 && errno == EINTR);
+  /* Not all in the page cache (or no RWF_NOWAIT here): the kernel's
+   * AIO reads it, short reads and errors included. */
+  if (read && (n < 0 || (uint64_t) n != bytes))
+    return false;
   if (n < 0 || (uint64_t) n != bytes) {
     result = n < 0 ? errno : EIO;
     vdo_log_error ("%s: write of %" PRIu64 " blocks at block %" PRIu64
@@ -521,27 +529,30 @@ write_run_in_place (struct file_io *f, struct vdo_io_request *const *requests,
   }
   for (i = 0; i < count; i++)
     requests[i]->callback (requests[i], result);
+  return true;
 }
 
-/* From vdo_io_unplug: cached writes in place, the rest to the kernel. */
+/* From vdo_io_unplug: cached data in place, the rest to the kernel. */
 static void
 file_submit_unplugged (struct vdo_io *io,
                        struct vdo_io_request *const *requests, size_t count)
 {
   struct file_io *f = file_of (io);
   struct vdo_io_request *to_kernel[count];
-  size_t i, n, queued = 0;
+  size_t i, k, n, queued = 0;
 
   for (i = 0; i < count; i += n) {
     n = 1;
-    if (!writes_in_place (f, requests[i])) {
+    if (!goes_in_place (f, requests[i])) {
       to_kernel[queued++] = requests[i];
       continue;
     }
-    while (i + n < count && writes_in_place (f, requests[i + n]))
+    while (i + n < count && goes_in_place (f, requests[i + n]))
       n++;
     n = mergeable_run (requests + i, n);
-    write_run_in_place (f, requests + i, n);
+    if (!transfer_run_in_place (f, requests + i, n))
+      for (k = 0; k < n; k++)
+        to_kernel[queued++] = requests[i + k];
   }
   if (queued > 0)
     file_submit (io, to_kernel, queued);
