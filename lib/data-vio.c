@@ -555,7 +555,8 @@ compress_data (struct vdo_completion *completion)
 {
   struct data_vio *dv = as_data_vio (completion);
   struct vdo_packer_item *item = &dv->packing;
-  size_t size = vdo_compress_block (dv->block, dv->scratch);
+  size_t size = dv->precompressed ? dv->precompressed_size
+                                  : vdo_compress_block (dv->block, dv->scratch);
 
   if (size == 0) {
     write_data (dv);
@@ -583,7 +584,10 @@ vdo_data_vio_write_block (struct data_vio *dv)
   }
   /* A FUA write goes straight to disk, as in dm-vdo. */
   if (dv->vdo->packer != NULL && !dv->fua) {
-    hop (dv, compress_data, dv->vdo->cpu_queue);
+    if (dv->precompressed)
+      compress_data (&dv->completion);
+    else
+      hop (dv, compress_data, dv->vdo->cpu_queue);
     return;
   }
   write_data (dv);
@@ -918,6 +922,7 @@ vdo_launch_data_vio (struct data_vio *dv)
   atomic_store (&dv->packing.release_wanted, false);
   dv->lock_next = dv->wait_next = NULL;
   dv->named = false;
+  dv->precompressed = false;
   dv->journal_request.recovery_point.sequence_number = 0;
   dv->old_mapping = dv->new_mapping = (struct vdo_data_location) {
     VDO_ZERO_BLOCK, VDO_MAPPING_STATE_UNMAPPED
@@ -927,6 +932,14 @@ vdo_launch_data_vio (struct data_vio *dv)
     dv->is_zero = is_all_zero (dv->block);
     if (!dv->is_zero && vdo->dedupe_index != NULL)
       vdo_name_data_vio (dv);
+    /* Without dedupe every such block is compressed, and scratch is
+     * free until then: do it here, in parallel with the zones.  (With
+     * dedupe, most duplicates never need it, and verifying advice uses
+     * scratch.) */
+    else if (!dv->is_zero && vdo->packer != NULL && !dv->fua) {
+      dv->precompressed_size = vdo_compress_block (dv->block, dv->scratch);
+      dv->precompressed = true;
+    }
   }
   vdo_prepare_completion (&dv->completion, lock_lbn, logical_queue (dv), dv);
   vdo_enqueue_completion (&dv->completion);

@@ -74,6 +74,11 @@ struct data_vio {
   /* Aligned, for compressed reads, and for the data's LZ4 fragment
    * while it is packed. */
   uint8_t *scratch;
+  /* Without dedupe, a whole block is compressed into scratch when it is
+   * launched, on the submitting thread: SIZE is the fragment's, 0 if it
+   * does not compress. */
+  bool precompressed;
+  size_t precompressed_size;
 
   struct vdo_lbn_waiter lbn_waiter;
   struct vdo_block_map_request map_request;
