@@ -95,3 +95,24 @@ PY
 ratio () {  # A B -> A / B as a percentage
   awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", (b > 0 ? 100 * a / b : 0) }'
 }
+
+# The top-level KEY of the JSON object in FILE.
+json_field () {  # FILE KEY
+  /usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+}
+
+# The sha256 of SIZE bytes at OFFSET of the export on SOCKET.
+nbd_sha256 () {  # SOCKET OFFSET SIZE
+  /usr/bin/python3 - "$@" <<'PY'
+import hashlib, nbd, sys
+h = nbd.NBD()
+h.connect_unix(sys.argv[1])
+offset, size = int(sys.argv[2]), int(sys.argv[3])
+digest = hashlib.sha256()
+chunk = 4 << 20
+for pos in range(0, size, chunk):
+    digest.update(h.pread(min(chunk, size - pos), offset + pos))
+h.shutdown()
+print(digest.hexdigest())
+PY
+}

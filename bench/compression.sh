@@ -31,26 +31,6 @@ plugin_has compression || bench_fail "this vdo plugin has no compression option"
 plugin_args=(dedupe=off compression=on "${plugin_args[@]}")
 gib=$(( 1 << 30 ))
 
-json_field () {  # FILE KEY -> the top-level KEY of the JSON in FILE
-  /usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
-}
-
-# The sha256 of SIZE bytes at OFFSET of the export on SOCKET.
-nbd_sha256 () {  # SOCKET OFFSET SIZE
-  /usr/bin/python3 - "$@" <<'PY'
-import hashlib, nbd, sys
-h = nbd.NBD()
-h.connect_unix(sys.argv[1])
-offset, size = int(sys.argv[2]), int(sys.argv[3])
-digest = hashlib.sha256()
-chunk = 4 << 20
-for pos in range(0, size, chunk):
-    digest.update(h.pread(min(chunk, size - pos), offset + pos))
-h.shutdown()
-print(digest.hexdigest())
-PY
-}
-
 # Write FILES each at its own whole-GiB slot of a fresh volume, stop the
 # server, audit, read back and compare with the ideal packing.
 run_case () {  # NAME FILES...

@@ -35,11 +35,10 @@ done
 echo "== the images"
 /usr/bin/python3 "$top/bench/count-unique-blocks.py" --json "${images[@]}" > "$dir/count.txt"
 sed '$d' "$dir/count.txt"
-json_field () {  # FILE KEY -> the top-level KEY of the JSON on FILE's last line
-  tail -n 1 "$1" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
-}
-unique=$(json_field "$dir/count.txt" unique_nonzero)
-nonzero=$(json_field "$dir/count.txt" nonzero)
+# The JSON is the last line.
+tail -n 1 "$dir/count.txt" > "$dir/count.json"
+unique=$(json_field "$dir/count.json" unique_nonzero)
+nonzero=$(json_field "$dir/count.json" nonzero)
 
 # Each image in a slot of whole GiB, so every offset is block-aligned.
 slot=0
@@ -101,13 +100,9 @@ echo "== the volume after a clean stop"
   { cat "$dir/audit.txt" >&2; bench_fail "vdoadm audit failed"; }
 echo "  vdoadm audit: clean"
 "$vdoadm" stats --json "$dir/vdo.img" > "$dir/stats.json"
-stat_field () {  # KEY
-  /usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
-    "$dir/stats.json" "$1"
-}
-used=$(stat_field data_blocks_used)
-lbu=$(stat_field logical_blocks_used)
-saving=$(stat_field saving_percent)
+used=$(json_field "$dir/stats.json" data_blocks_used)
+lbu=$(json_field "$dir/stats.json" logical_blocks_used)
+saving=$(json_field "$dir/stats.json" saving_percent)
 
 # Read every range back through a new, read-only server.
 readonly_args=()
@@ -116,19 +111,7 @@ start check -r "$plugin" disk="$dir/vdo.img" "${readonly_args[@]}" 2> "$dir/chec
 i=0
 for f in "${images[@]}"; do
   want=$(sha256sum < "$f" | cut -d' ' -f1)
-  got=$(/usr/bin/python3 - "$dir/check.sock" $(( i * slot )) "$(stat -c %s "$f")" <<'PY'
-import hashlib, nbd, sys
-h = nbd.NBD()
-h.connect_unix(sys.argv[1])
-offset, size = int(sys.argv[2]), int(sys.argv[3])
-digest = hashlib.sha256()
-chunk = 4 << 20
-for pos in range(0, size, chunk):
-    digest.update(h.pread(min(chunk, size - pos), offset + pos))
-h.shutdown()
-print(digest.hexdigest())
-PY
-)
+  got=$(nbd_sha256 "$dir/check.sock" $(( i * slot )) "$(stat -c %s "$f")")
   [ "$got" = "$want" ] || bench_fail "$(basename "$f") read back from $(( i * slot )) differs (sha256 $got, expected $want)"
   echo "  $(basename "$f") read back from $(( i * slot / gib )) GiB: sha256 matches"
   i=$(( i + 1 ))

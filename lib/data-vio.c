@@ -89,6 +89,13 @@ vdo_uninit_data_vio (struct data_vio *dv)
 static void release_tree_allocation (struct data_vio *dv);
 static void start_allocation (struct data_vio *dv);
 
+static struct data_vio *
+data_vio_of_lbn_waiter (struct vdo_lbn_waiter *waiter)
+{
+  return (struct data_vio *)
+    ((char *) waiter - offsetof (struct data_vio, lbn_waiter));
+}
+
 /* The LBN lock went to a waiter with others queued behind it: that
  * holder must not wait in the packer for company, as the others would
  * wait with it.  (A waiter asks the holder it meets, in lock_lbn; this
@@ -101,12 +108,9 @@ mark_contended_lbn_holder (struct data_vio *dv)
   if (dv->vdo->packer == NULL)
     return;
   holder = vdo_lbn_lock_holder (logical_zone_of (dv)->lbn_locks, dv->lbn);
-  if (holder != NULL && holder->next != NULL) {
-    struct data_vio *next = (struct data_vio *)
-      ((char *) holder - offsetof (struct data_vio, lbn_waiter));
-
-    atomic_store (&next->packing.release_wanted, true);
-  }
+  if (holder != NULL && holder->next != NULL)
+    atomic_store (&data_vio_of_lbn_waiter (holder)->packing.release_wanted,
+                  true);
 }
 
 static void
@@ -901,10 +905,9 @@ lock_lbn (struct vdo_completion *completion)
   if (dv->vdo->packer != NULL) {
     struct vdo_lbn_waiter *holder =
       vdo_lbn_lock_holder (logical_zone_of (dv)->lbn_locks, dv->lbn);
-    struct data_vio *other = (struct data_vio *)
-      ((char *) holder - offsetof (struct data_vio, lbn_waiter));
 
-    vdo_packer_request_release (dv->vdo->packer, &other->packing);
+    vdo_packer_request_release (dv->vdo->packer,
+                                &data_vio_of_lbn_waiter (holder)->packing);
   }
 }
 

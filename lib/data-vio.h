@@ -75,8 +75,8 @@ struct data_vio {
    * while it is packed. */
   uint8_t *scratch;
   /* Without dedupe, a whole block is compressed into scratch when it is
-   * launched, on the submitting thread: SIZE is the fragment's, 0 if it
-   * does not compress. */
+   * launched, on the submitting thread; precompressed_size is then the
+   * fragment's, 0 if it does not compress. */
   bool precompressed;
   size_t precompressed_size;
 

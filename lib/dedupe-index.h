@@ -25,9 +25,8 @@
  * requests meanwhile are answered at once, as not found.
  *
  * Threads: one index thread (a work queue, its own or a shared one)
- * owns everything.  Requests
- * may be submitted from any thread; each one's completion is enqueued
- * when it is answered.
+ * owns everything.  Requests may be submitted from any thread; each
+ * one's completion is enqueued when it is answered.
  */
 #ifndef VDO_DEDUPE_INDEX_H
 #define VDO_DEDUPE_INDEX_H

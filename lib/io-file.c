@@ -46,7 +46,6 @@
  * iocb: one system call's work in the kernel instead of one each. */
 struct merged_transfer {
   unsigned count;
-  int iovcnt;
   struct vdo_io_request *requests[MERGE_REQUESTS];
   struct iovec iov[MERGE_IOVECS];
 };
@@ -382,6 +381,30 @@ mergeable_run (struct vdo_io_request *const *requests, size_t count)
   return n;
 }
 
+/* Gather the buffers of a mergeable run into IOV (MERGE_IOVECS long);
+ * returns the entries used and sets *BYTES to the run's size. */
+static int
+gather_run (struct vdo_io_request *const *requests, size_t count,
+            struct iovec *iov, uint64_t *bytes)
+{
+  int iovcnt = 0;
+  size_t i;
+
+  *bytes = 0;
+  for (i = 0; i < count; i++) {
+    const struct vdo_io_request *r = requests[i];
+
+    if (r->iov) {
+      memcpy (iov + iovcnt, r->iov, r->iovcnt * sizeof *r->iov);
+      iovcnt += r->iovcnt;
+    }
+    else
+      iov[iovcnt++] = (struct iovec) { r->buffer, r->count * VDO_BLOCK_SIZE };
+    *bytes += r->count * VDO_BLOCK_SIZE;
+  }
+  return iovcnt;
+}
+
 /* Prepare the first of REQUESTS (COUNT > 1, a mergeable run) to carry
  * them all.  False, with nothing changed, when out of memory. */
 static bool
@@ -393,31 +416,18 @@ prepare_merged_iocb (struct file_io *f, struct vdo_io_request *const *requests,
   struct request_state *s = state_of (first);
   long long offset = (long long) (first->block * VDO_BLOCK_SIZE);
   int fd = first->cached ? f->data_fd : f->fd;
-  uint64_t bytes = 0;
-  size_t i;
+  uint64_t bytes;
+  int iovcnt;
 
   if (m == NULL)
     return false;
   m->count = count;
-  m->iovcnt = 0;
-  for (i = 0; i < count; i++) {
-    struct vdo_io_request *r = requests[i];
-
-    m->requests[i] = r;
-    if (r->iov) {
-      memcpy (m->iov + m->iovcnt, r->iov, r->iovcnt * sizeof *r->iov);
-      m->iovcnt += r->iovcnt;
-    }
-    else
-      m->iov[m->iovcnt++] = (struct iovec) {
-        r->buffer, r->count * VDO_BLOCK_SIZE
-      };
-    bytes += r->count * VDO_BLOCK_SIZE;
-  }
+  memcpy (m->requests, requests, count * sizeof *requests);
+  iovcnt = gather_run (requests, count, m->iov, &bytes);
   if (first->op == VDO_IO_READ)
-    io_prep_preadv (&s->iocb, fd, m->iov, m->iovcnt, offset);
+    io_prep_preadv (&s->iocb, fd, m->iov, iovcnt, offset);
   else
-    io_prep_pwritev (&s->iocb, fd, m->iov, m->iovcnt, offset);
+    io_prep_pwritev (&s->iocb, fd, m->iov, iovcnt, offset);
   io_set_eventfd (&s->iocb, f->wake_fd);
   s->iocb.data = first;
   s->next = NULL;
@@ -496,22 +506,11 @@ transfer_run_in_place (struct file_io *f,
   struct iovec iov[MERGE_IOVECS];
   bool read = requests[0]->op == VDO_IO_READ;
   off_t offset = (off_t) (requests[0]->block * VDO_BLOCK_SIZE);
-  int iovcnt = 0, result = 0;
-  uint64_t bytes = 0;
+  uint64_t bytes;
+  int iovcnt = gather_run (requests, count, iov, &bytes), result = 0;
   ssize_t n;
   size_t i;
 
-  for (i = 0; i < count; i++) {
-    const struct vdo_io_request *r = requests[i];
-
-    if (r->iov) {
-      memcpy (iov + iovcnt, r->iov, r->iovcnt * sizeof *r->iov);
-      iovcnt += r->iovcnt;
-    }
-    else
-      iov[iovcnt++] = (struct iovec) { r->buffer, r->count * VDO_BLOCK_SIZE };
-    bytes += r->count * VDO_BLOCK_SIZE;
-  }
   do
     n = read ? preadv2 (f->data_fd, iov, iovcnt, offset, RWF_NOWAIT)
              : pwritev (f->data_fd, iov, iovcnt, offset);

@@ -149,11 +149,11 @@ struct vdo_slab_depot_statistics {
   uint64_t reference_blocks_written;
 };
 
-/* Any thread: relaxed atomic reads, exact only when the zones are idle. */
 /* Blocks free for allocation now, from any thread: a snapshot, which
  * never counts slabs still being scrubbed. */
 block_count_t vdo_slab_depot_free_blocks (const struct slab_depot *depot);
 
+/* Any thread: relaxed atomic reads, exact only when the zones are idle. */
 void vdo_get_slab_depot_statistics (const struct slab_depot *depot,
                                     struct vdo_slab_depot_statistics *stats);
 

@@ -8,22 +8,18 @@
  * writes whose writer waits do not wait long. */
 #include <config.h>
 
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "audit.h"
 #include "compressed-block-format.h"
 #include "io.h"
 #include "status.h"
 #include "unit-suites.h"
 #include "vdo.h"
-#include "volume.h"
 #include "volume-test-util.h"
 
 #define DEVICE_BYTES (UINT64_C (4) << 30)

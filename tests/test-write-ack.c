@@ -9,19 +9,15 @@
 #include <config.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "audit.h"
 #include "io.h"
 #include "status.h"
 #include "unit-suites.h"
 #include "vdo.h"
-#include "volume.h"
 #include "volume-test-util.h"
 
 /* Nine slabs of 8192 blocks beside a dense 0.25 GB index. */
