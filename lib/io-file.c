@@ -511,14 +511,22 @@ transfer_run_in_place (struct file_io *f,
   ssize_t n;
   size_t i;
 
+  /* Counted in flight like the kernel's, so vdo_io_drain waits for it. */
+  pthread_mutex_lock (&f->lock);
+  f->outstanding += count;
+  pthread_mutex_unlock (&f->lock);
   do
     n = read ? preadv2 (f->data_fd, iov, iovcnt, offset, RWF_NOWAIT)
              : pwritev (f->data_fd, iov, iovcnt, offset);
   while (n < 0 && errno == EINTR);
   /* Not all in the page cache (or no RWF_NOWAIT here): the kernel's
    * AIO reads it, short reads and errors included. */
-  if (read && (n < 0 || (uint64_t) n != bytes))
+  if (read && (n < 0 || (uint64_t) n != bytes)) {
+    pthread_mutex_lock (&f->lock);
+    release_outstanding (f, count);
+    pthread_mutex_unlock (&f->lock);
     return false;
+  }
   if (n < 0 || (uint64_t) n != bytes) {
     result = n < 0 ? errno : EIO;
     vdo_log_error ("%s: write of %" PRIu64 " blocks at block %" PRIu64
@@ -528,6 +536,9 @@ transfer_run_in_place (struct file_io *f,
   }
   for (i = 0; i < count; i++)
     requests[i]->callback (requests[i], result);
+  pthread_mutex_lock (&f->lock);
+  release_outstanding (f, count);
+  pthread_mutex_unlock (&f->lock);
   return true;
 }
 
