@@ -751,6 +751,7 @@ file_start (struct vdo_io *io, unsigned queue_depth)
                    io->path, strerror (r));
     goto fail;
   }
+  pthread_setname_np (f->thread, "vdo-io-done");
   f->thread_running = true;
   return 0;
 

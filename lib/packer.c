@@ -237,6 +237,7 @@ start_timer (struct vdo_packer *packer)
     pthread_mutex_destroy (&packer->timer_lock);
     return r;
   }
+  pthread_setname_np (packer->timer, "vdo-packer-tmr");
   packer->timer_started = true;
   return 0;
 }

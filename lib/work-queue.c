@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,12 +133,16 @@ borrow_queue (struct vdo_work_queue *q)
 int
 vdo_start_work_queue (struct vdo_work_queue *q)
 {
+  char thread_name[16];
   int r = pthread_create (&q->thread, NULL, run_queue, q);
 
   if (r != 0) {
     vdo_log_error ("cannot start thread for %s: %s", q->name, strerror (r));
     return r;
   }
+  /* Named as dm-vdo names its threads, so top and perf can tell them apart. */
+  snprintf (thread_name, sizeof thread_name, "vdo-%s", q->name);
+  pthread_setname_np (q->thread, thread_name);
   q->started = true;
   return 0;
 }
