@@ -53,6 +53,12 @@ vdo_status_to_errno (int status)
  * the packer is asked to write everything. */
 #define POOL_STALL_NS 10000000
 
+/* Waiters for an empty pool are woken together once this many data_vios
+ * are free, not one per data_vio freed: woken one at a time, each
+ * nbdkit worker would launch one write and sleep again, a context
+ * switch per write just when the zones are the bottleneck. */
+#define POOL_WAKE_BATCH 256
+
 static struct data_vio *
 get_data_vio (struct vdo *vdo)
 {
@@ -62,8 +68,10 @@ get_data_vio (struct vdo *vdo)
   while (vdo->free_data_vios == NULL) {
     struct timespec deadline;
 
+    vdo->pool_waiters++;
     if (vdo->packer == NULL) {
       pthread_cond_wait (&vdo->pool_available, &vdo->pool_lock);
+      vdo->pool_waiters--;
       continue;
     }
     /* Out of requests, and none came back for a while: those parked in
@@ -84,9 +92,11 @@ get_data_vio (struct vdo *vdo)
       vdo_packer_request_write_all (vdo->packer);
       pthread_mutex_lock (&vdo->pool_lock);
     }
+    vdo->pool_waiters--;
   }
   dv = vdo->free_data_vios;
   vdo->free_data_vios = dv->next;
+  vdo->free_data_vio_count--;
   pthread_mutex_unlock (&vdo->pool_lock);
   dv->next = NULL;
   return dv;
@@ -218,7 +228,14 @@ vdo_data_vio_done (struct data_vio *dv, int result)
   pthread_mutex_lock (&vdo->pool_lock);
   dv->next = vdo->free_data_vios;
   vdo->free_data_vios = dv;
-  pthread_cond_signal (&vdo->pool_available);
+  /* A waiter is also woken when the pool is whole again, so a volume
+   * with fewer data_vios than the batch, or a last few requests, never
+   * wait for company. */
+  if (++vdo->free_data_vio_count >= POOL_WAKE_BATCH
+      || vdo->free_data_vio_count == vdo->data_vio_count) {
+    if (vdo->pool_waiters > 0)
+      pthread_cond_broadcast (&vdo->pool_available);
+  }
   pthread_mutex_unlock (&vdo->pool_lock);
 
   if (!acknowledged)

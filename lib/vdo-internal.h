@@ -81,6 +81,8 @@ struct vdo {
   pthread_mutex_t pool_lock;
   pthread_cond_t pool_available;
   struct data_vio *free_data_vios;
+  unsigned free_data_vio_count;
+  unsigned pool_waiters;        /* requests waiting for a data_vio */
   struct data_vio *all_data_vios;
   unsigned data_vio_count;
 

@@ -472,6 +472,7 @@ make_data_vio_pool (struct vdo *vdo)
     vdo->data_vio_count++;
     dv->next = vdo->free_data_vios;
     vdo->free_data_vios = dv;
+    vdo->free_data_vio_count++;
   }
   return 0;
 }

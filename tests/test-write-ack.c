@@ -9,6 +9,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,17 +45,24 @@ fill_block (uint8_t *block, uint64_t lbn, uint64_t generation)
 }
 
 static struct vdo *
-start (void)
+start_with (bool compression)
 {
   struct vdo_options options = {
     .write_policy = VDO_WRITE_POLICY_ASYNC,
     .single_zone_thread = true,
+    .compression = compression,
   };
   struct vdo *vdo;
 
   ck_assert_int_eq (vdo_load (test_vol.path, &options, &vdo), VDO_SUCCESS);
   ck_assert_int_eq (vdo_start (vdo), VDO_SUCCESS);
   return vdo;
+}
+
+static struct vdo *
+start (void)
+{
+  return start_with (false);
 }
 
 static void
@@ -154,6 +162,93 @@ START_TEST (test_full_volume_fails_the_write_not_the_flush)
 }
 END_TEST
 
+/* Writers of requests bigger than the whole data_vio pool (2048), some
+ * FUA, so every writer waits on an empty pool at once, again and again:
+ * waiters are woken in batches, and each must get its data_vios in the
+ * end, with the packer (timed waits) and without it. */
+#define POOL_WRITERS 4
+#define POOL_REQUEST_BLOCKS 2560
+#define POOL_ROUNDS 3
+
+struct pool_writer {
+  struct vdo *vdo;
+  unsigned int index;
+  uint8_t *data;
+  int result;
+};
+
+static uint64_t
+pool_writer_first_lbn (unsigned int writer, unsigned int round)
+{
+  return ((uint64_t) round * POOL_WRITERS + writer) * POOL_REQUEST_BLOCKS;
+}
+
+static void *
+pool_writer_run (void *arg)
+{
+  struct pool_writer *w = arg;
+  unsigned int round, i;
+
+  for (round = 0; round < POOL_ROUNDS && w->result == 0; round++) {
+    uint64_t first = pool_writer_first_lbn (w->index, round);
+
+    for (i = 0; i < POOL_REQUEST_BLOCKS; i++)
+      fill_block (w->data + (size_t) i * VDO_BLOCK_SIZE, first + i, round);
+    w->result = vdo_write (w->vdo, w->data,
+                           POOL_REQUEST_BLOCKS * VDO_BLOCK_SIZE,
+                           first * VDO_BLOCK_SIZE, (w->index + round) % 3 == 0);
+  }
+  return NULL;
+}
+
+START_TEST (test_empty_pool_wakes_every_waiter)
+{
+  uint8_t *expected = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
+  uint8_t *back = vdo_io_alloc_buffer (POOL_REQUEST_BLOCKS * VDO_BLOCK_SIZE);
+  struct pool_writer writers[POOL_WRITERS];
+  pthread_t threads[POOL_WRITERS];
+  int compression;
+  unsigned int w, round, i;
+
+  for (compression = 0; compression <= 1; compression++) {
+    struct vdo *vdo = start_with (compression);
+
+    for (w = 0; w < POOL_WRITERS; w++) {
+      writers[w] = (struct pool_writer) {
+        .vdo = vdo, .index = w,
+        .data = vdo_io_alloc_buffer (POOL_REQUEST_BLOCKS * VDO_BLOCK_SIZE),
+      };
+      ck_assert_int_eq (pthread_create (&threads[w], NULL, pool_writer_run,
+                                        &writers[w]), 0);
+    }
+    for (w = 0; w < POOL_WRITERS; w++) {
+      ck_assert_int_eq (pthread_join (threads[w], NULL), 0);
+      ck_assert_int_eq (writers[w].result, 0);
+      vdo_io_free_buffer (writers[w].data);
+    }
+    ck_assert_int_eq (vdo_flush (vdo), 0);
+    for (round = 0; round < POOL_ROUNDS; round++)
+      for (w = 0; w < POOL_WRITERS; w++) {
+        uint64_t first = pool_writer_first_lbn (w, round);
+
+        ck_assert_int_eq (vdo_read (vdo, back,
+                                    POOL_REQUEST_BLOCKS * VDO_BLOCK_SIZE,
+                                    first * VDO_BLOCK_SIZE), 0);
+        for (i = 0; i < POOL_REQUEST_BLOCKS; i++) {
+          fill_block (expected, first + i, round);
+          ck_assert_msg (memcmp (back + (size_t) i * VDO_BLOCK_SIZE, expected,
+                                 VDO_BLOCK_SIZE) == 0,
+                         "compression %d: LBN %llu lost", compression,
+                         (unsigned long long) (first + i));
+        }
+      }
+    stop_and_audit (vdo);
+  }
+  vdo_io_free_buffer (expected);
+  vdo_io_free_buffer (back);
+}
+END_TEST
+
 Suite *
 write_ack_suite (void)
 {
@@ -164,6 +259,7 @@ write_ack_suite (void)
   tcase_set_timeout (tc, 180);
   tcase_add_test (tc, test_reads_see_acknowledged_writes);
   tcase_add_test (tc, test_full_volume_fails_the_write_not_the_flush);
+  tcase_add_test (tc, test_empty_pool_wakes_every_waiter);
   suite_add_tcase (s, tc);
   return s;
 }
