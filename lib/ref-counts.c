@@ -342,6 +342,13 @@ vdo_release_provisional_reference (struct vdo_slab *slab, uint32_t sbn)
   /* Nothing to write: on disk 255 already reads as free. */
   counts->counters[sbn] = VDO_EMPTY_REFERENCE_COUNT;
   count_allocation (slab, block_of (counts, sbn), -1);
+  /* The next allocation takes it back.  Packed and deduplicated writes
+   * give their blocks back this way, every other block when two
+   * fragments share one; left behind the cursor, those holes would make
+   * the blocks actually written every other one, so that no two are
+   * adjacent and the device sees only 4 KiB writes. */
+  if (sbn < counts->search_cursor)
+    counts->search_cursor = sbn;
   return VDO_SUCCESS;
 }
 

@@ -173,6 +173,15 @@ START_TEST (test_provisional_release)
                                (&sd.states.slab_depot, 0).start),
                     VDO_OUT_OF_RANGE);
   ck_assert_int_eq (release (pbns[2]), VDO_SUCCESS);
+  /* Released blocks are allocated again first, lowest first, so that
+   * blocks written stay side by side. */
+  {
+    physical_block_number_t again[2];
+
+    sd_allocate (0, 2, again);
+    ck_assert_uint_eq (again[0], pbns[1]);
+    ck_assert_uint_eq (again[1], pbns[2]);
+  }
   ck_assert (!vdo_is_read_only (sd.read_only));
   sd_save_and_stop ();
   sd_remove_image ();
