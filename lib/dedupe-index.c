@@ -974,7 +974,7 @@ allocate_index (struct vdo_dedupe_index *index)
   for (i = 0; i < index->chapters; i++)
     index->chapter_vcns[i] = VDO_INDEX_NO_VCN;
 
-  result = vdo_make_work_queue ("dedupeQ", &index->queue);
+  result = vdo_make_work_queue ("vdo-dedupe", &index->queue);
   if (result != 0)
     return result;
   index->writer.vcn = VDO_INDEX_NO_VCN;

@@ -140,8 +140,9 @@ vdo_start_work_queue (struct vdo_work_queue *q)
     vdo_log_error ("cannot start thread for %s: %s", q->name, strerror (r));
     return r;
   }
-  /* Named as dm-vdo names its threads, so top and perf can tell them apart. */
-  snprintf (thread_name, sizeof thread_name, "vdo-%s", q->name);
+  /* Named after its queue (vdo-zones, vdo-hash0 ...), so top and perf
+   * can tell the volume's threads apart. */
+  snprintf (thread_name, sizeof thread_name, "%s", q->name);
   pthread_setname_np (q->thread, thread_name);
   q->started = true;
   return 0;
