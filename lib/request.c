@@ -49,8 +49,8 @@ vdo_status_to_errno (int status)
   }
 }
 
-/* How long an empty pool may go without a request coming back before
- * the packer is asked to write everything. */
+/* How long a request may wait on an empty pool before the packer is
+ * asked to write everything. */
 #define POOL_STALL_NS 10000000
 
 /* Waiters for an empty pool are woken together once this many data_vios
@@ -59,6 +59,29 @@ vdo_status_to_errno (int status)
  * switch per write just when the zones are the bottleneck. */
 #define POOL_WAKE_BATCH 256
 
+/* Wait, under the pool lock, for data_vios to come back.  True if the
+ * pool stalled: none came back for a while, and some wait in the
+ * packer for company that an empty pool cannot send. */
+static bool
+wait_for_data_vios (struct vdo *vdo)
+{
+  struct timespec deadline;
+
+  if (vdo->packer == NULL) {
+    pthread_cond_wait (&vdo->pool_available, &vdo->pool_lock);
+    return false;
+  }
+  clock_gettime (CLOCK_REALTIME, &deadline);
+  deadline.tv_nsec += POOL_STALL_NS;
+  if (deadline.tv_nsec >= 1000000000) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000;
+  }
+  return pthread_cond_timedwait (&vdo->pool_available, &vdo->pool_lock,
+                                 &deadline) == ETIMEDOUT
+         && vdo->free_data_vios == NULL;
+}
+
 static struct data_vio *
 get_data_vio (struct vdo *vdo)
 {
@@ -66,33 +89,21 @@ get_data_vio (struct vdo *vdo)
 
   pthread_mutex_lock (&vdo->pool_lock);
   while (vdo->free_data_vios == NULL) {
-    struct timespec deadline;
+    bool stalled;
 
     vdo->pool_waiters++;
-    if (vdo->packer == NULL) {
-      pthread_cond_wait (&vdo->pool_available, &vdo->pool_lock);
-      vdo->pool_waiters--;
-      continue;
-    }
-    /* Out of requests, and none came back for a while: those parked in
-     * the packer, or waiting for a fragment there, must not wait for
-     * more company.  A pool merely busy keeps the bins filling. */
-    clock_gettime (CLOCK_REALTIME, &deadline);
-    deadline.tv_nsec += POOL_STALL_NS;
-    if (deadline.tv_nsec >= 1000000000) {
-      deadline.tv_sec++;
-      deadline.tv_nsec -= 1000000000;
-    }
-    if (pthread_cond_timedwait (&vdo->pool_available, &vdo->pool_lock,
-                                &deadline) == ETIMEDOUT
-        && vdo->free_data_vios == NULL) {
-      /* Not under the lock: the request may run the packer's queue
-       * here (a borrowed zone thread), which returns data_vios. */
+    stalled = wait_for_data_vios (vdo);
+    vdo->pool_waiters--;
+    if (stalled) {
+      /* Those parked in the packer, or waiting for a fragment there,
+       * must not wait for more company; a pool merely busy keeps the
+       * bins filling.  Not under the lock: the request may run the
+       * packer's queue here (a borrowed zone thread), which returns
+       * data_vios. */
       pthread_mutex_unlock (&vdo->pool_lock);
       vdo_packer_request_write_all (vdo->packer);
       pthread_mutex_lock (&vdo->pool_lock);
     }
-    vdo->pool_waiters--;
   }
   dv = vdo->free_data_vios;
   vdo->free_data_vios = dv->next;
