@@ -39,6 +39,15 @@ physical_queue_of (struct data_vio *dv, physical_block_number_t pbn)
                                                             pbn)];
 }
 
+/* The queue of the zone holding DV's block or reservation. */
+static struct vdo_work_queue *
+allocation_queue (struct data_vio *dv)
+{
+  if (dv->reserved)
+    return dv->vdo->physical_queues[dv->allocation_zone];
+  return physical_queue_of (dv, dv->allocation);
+}
+
 /* Continue on QUEUE with CALLBACK. */
 static void
 hop (struct data_vio *dv, vdo_action_fn callback, struct vdo_work_queue *queue)
@@ -159,16 +168,25 @@ release_journal_entry_lock (struct data_vio *dv)
   point->sequence_number = 0;
 }
 
+/* On DV's allocation zone: give back its block or reservation. */
+static void
+release_allocation (struct data_vio *dv)
+{
+  if (dv->reserved)
+    vdo_cancel_block_reservation (dv->vdo->depot, dv->allocation_zone);
+  else
+    vdo_release_provisional_block (dv->vdo->depot, dv->allocation);
+  dv->reserved = false;
+  dv->allocation = 0;
+}
+
 static void
 fail_after_allocation (struct vdo_completion *completion)
 {
   struct data_vio *dv = as_data_vio (completion);
-  int result = completion->result;
 
-  /* On the allocation's physical zone: give the block back. */
-  vdo_release_provisional_block (dv->vdo->depot, dv->allocation);
-  dv->allocation = 0;
-  finish_data_vio (dv, result);
+  release_allocation (dv);
+  finish_data_vio (dv, completion->result);
 }
 
 static void fail_data_vio (struct data_vio *dv, int result);
@@ -195,9 +213,9 @@ fail_data_vio (struct data_vio *dv, int result)
          physical_queue_of (dv, dv->compressed_pin->pbn));
     return;
   }
-  if (dv->allocation != 0) {
+  if (dv->allocation != 0 || dv->reserved) {
     dv->completion.result = result;
-    hop (dv, fail_after_allocation, physical_queue_of (dv, dv->allocation));
+    hop (dv, fail_after_allocation, allocation_queue (dv));
     return;
   }
   finish_data_vio (dv, result);
@@ -395,6 +413,48 @@ block_written (struct data_vio *dv)
   vdo_data_vio_continue_to_journal (dv);
 }
 
+/* On the reservation's zone: turn DV's reservation into its block.  A
+ * failure leaves acknowledged data nowhere to go: read-only. */
+static int
+allocate_reserved_block (struct data_vio *dv)
+{
+  int r;
+
+  dv->reserved = false;
+  r = vdo_allocate_reserved_block (dv->vdo->depot, dv->allocation_zone,
+                                   &dv->allocation);
+  if (r != VDO_SUCCESS) {
+    dv->allocation = 0;
+    vdo_log_error ("LBN %llu: no block for its reservation: %s",
+                   (unsigned long long) dv->lbn, vdo_status_to_string (r));
+    vdo_enter_read_only_mode (dv->vdo->read_only, r);
+  }
+  return r;
+}
+
+static void
+allocate_reserved_and_write (struct vdo_completion *completion)
+{
+  struct data_vio *dv = as_data_vio (completion);
+  int r = allocate_reserved_block (dv);
+
+  if (r != VDO_SUCCESS) {
+    fail_data_vio (dv, r);
+    return;
+  }
+  write_data (dv);
+}
+
+static void
+write_uncompressed (struct data_vio *dv)
+{
+  if (dv->reserved) {
+    hop (dv, allocate_reserved_and_write, allocation_queue (dv));
+    return;
+  }
+  write_data (dv);
+}
+
 static void
 data_written (struct vdo_completion *completion)
 {
@@ -430,14 +490,13 @@ owner_of (struct vdo_packer_item *item)
 }
 
 /* On a fragment's own zone: the compressed block holds its data, so its
- * own block goes back. */
+ * own block or reservation goes back. */
 static void
 release_packed_allocation (struct vdo_completion *completion)
 {
   struct data_vio *dv = as_data_vio (completion);
 
-  vdo_release_provisional_block (dv->vdo->depot, dv->allocation);
-  dv->allocation = 0;
+  release_allocation (dv);
   block_written (dv);
 }
 
@@ -472,9 +531,8 @@ compressed_block_written (struct vdo_completion *completion)
       dv->new_mapping = (struct vdo_data_location) {
         pin->pbn, vdo_get_state_for_slot (item->slot)
       };
-      if (dv->allocation != 0)
-        hop (dv, release_packed_allocation,
-             physical_queue_of (dv, dv->allocation));
+      if (dv->allocation != 0 || dv->reserved)
+        hop (dv, release_packed_allocation, allocation_queue (dv));
       else
         block_written (dv);
     }
@@ -496,14 +554,14 @@ fail_batch (struct data_vio *agent, int result)
   }
 }
 
-/* On the zone of the agent's block: pin it for every fragment, then
- * write the compressed block there. */
+/* On the zone of the agent's block or reservation: pin the block for
+ * every fragment, then write the compressed block there. */
 static void
 write_compressed_block (struct vdo_completion *completion)
 {
   struct data_vio *agent = as_data_vio (completion);
   struct vdo *vdo = agent->vdo;
-  physical_block_number_t pbn = agent->allocation;
+  physical_block_number_t pbn;
   struct vdo_packer_item *item;
   struct vdo_pbn_lock *pin;
 
@@ -511,6 +569,15 @@ write_compressed_block (struct vdo_completion *completion)
     fail_batch (agent, VDO_READ_ONLY);
     return;
   }
+  if (agent->reserved) {
+    int r = allocate_reserved_block (agent);
+
+    if (r != VDO_SUCCESS) {
+      fail_batch (agent, r);
+      return;
+    }
+  }
+  pbn = agent->allocation;
   pin = vdo_pin_compressed_block (vdo->depot, pbn, agent->batch_count);
   if (pin == NULL) {
     vdo_log_error ("cannot pin PBN %llu for a compressed block",
@@ -537,12 +604,11 @@ vdo_data_vio_packed (void *context, struct vdo_packer_item *first,
   (void) context;
   if (count == 1) {
     /* A block of one fragment saves nothing. */
-    write_data (agent);
+    write_uncompressed (agent);
     return;
   }
   agent->batch_count = count;
-  hop (agent, write_compressed_block, physical_queue_of (agent,
-                                                         agent->allocation));
+  hop (agent, write_compressed_block, allocation_queue (agent));
 }
 
 static void
@@ -563,7 +629,7 @@ compress_data (struct vdo_completion *completion)
                                   : vdo_compress_block (dv->block, dv->scratch);
 
   if (size == 0) {
-    write_data (dv);
+    write_uncompressed (dv);
     return;
   }
   item->fragment = dv->scratch;
@@ -581,7 +647,7 @@ compress_data (struct vdo_completion *completion)
 void
 vdo_data_vio_write_block (struct data_vio *dv)
 {
-  if (dv->allocation == 0) {
+  if (dv->allocation == 0 && !dv->reserved) {
     /* Nothing to share and no room for a copy. */
     fail_data_vio (dv, VDO_NO_SPACE);
     return;
@@ -625,13 +691,19 @@ allocate_block (struct vdo_completion *completion)
 {
   struct data_vio *dv = as_data_vio (completion);
   struct vdo *vdo = dv->vdo;
+  /* A fragment the packer will place needs only the promise of a block
+   * (data-vio.h). */
+  bool reserve = dv->precompressed && dv->precompressed_size > 0
+                 && !dv->allocating_tree_page;
   int r;
 
   if (vdo_is_read_only (vdo->read_only)) {
     fail_data_vio (dv, VDO_READ_ONLY);
     return;
   }
-  r = vdo_allocate_block (vdo->depot, dv->allocation_zone, &dv->allocation);
+  r = reserve ? vdo_reserve_block (vdo->depot, dv->allocation_zone)
+              : vdo_allocate_block (vdo->depot, dv->allocation_zone,
+                                    &dv->allocation);
   if (r == VDO_NO_SPACE && ++dv->zones_tried < vdo->physical_zone_count) {
     /* This zone is full; try the next one. */
     dv->allocation_zone = (dv->allocation_zone + 1) % vdo->physical_zone_count;
@@ -649,6 +721,7 @@ allocate_block (struct vdo_completion *completion)
     fail_data_vio (dv, r);
     return;
   }
+  dv->reserved = reserve;
   if (dv->allocating_tree_page) {
     /* A tree page is formatted in memory; nothing to write yet. */
     hop (dv, add_journal_entry, vdo->journal_queue);
@@ -918,6 +991,7 @@ vdo_launch_data_vio (struct data_vio *dv)
 
   dv->logical_zone = vdo_logical_zone_of_lbn (vdo->block_map, dv->lbn);
   dv->allocating_tree_page = false;
+  dv->reserved = false;
   dv->allocation = 0;
   dv->hash_lock = NULL;
   dv->is_lock_agent = false;

@@ -85,8 +85,12 @@ struct data_vio {
   struct vdo_data_location old_mapping;
   struct vdo_data_location new_mapping;
 
-  /* Allocation of a data block or a tree page. */
+  /* Allocation of a data block or a tree page.  A precompressed
+   * fragment only reserves a block in allocation_zone (reserved): the
+   * packer's block is allocated when it is written, so compressed
+   * blocks land side by side, in the order they are written. */
   bool allocating_tree_page;
+  bool reserved;
   physical_block_number_t allocation;
   unsigned allocation_zone;
   unsigned zones_tried;

@@ -193,17 +193,13 @@ open_slab (struct vdo_physical_zone *zone, struct vdo_slab *slab)
   zone->open_slab = slab;
 }
 
-int
-vdo_zone_allocate_block (struct vdo_physical_zone *zone,
-                         physical_block_number_t *pbn)
+static int
+allocate_free_block (struct vdo_physical_zone *zone,
+                     physical_block_number_t *pbn)
 {
   struct vdo_slab *slab = zone->open_slab;
   uint32_t sbn;
 
-  if (vdo_is_read_only (zone->read_only))
-    return VDO_READ_ONLY;
-  if (vdo_zone_free_blocks (zone) == 0)
-    return VDO_NO_SPACE;
   if (slab != NULL) {
     if (vdo_allocate_reference (slab, &sbn)) {
       *pbn = slab->origin + sbn;
@@ -223,6 +219,44 @@ vdo_zone_allocate_block (struct vdo_physical_zone *zone,
     return VDO_SUCCESS;
   }
   return VDO_NO_SPACE;
+}
+
+int
+vdo_zone_allocate_block (struct vdo_physical_zone *zone,
+                         physical_block_number_t *pbn)
+{
+  if (vdo_is_read_only (zone->read_only))
+    return VDO_READ_ONLY;
+  if (vdo_zone_free_blocks (zone) <= zone->reserved_blocks)
+    return VDO_NO_SPACE;
+  return allocate_free_block (zone, pbn);
+}
+
+int
+vdo_zone_reserve_block (struct vdo_physical_zone *zone)
+{
+  if (vdo_is_read_only (zone->read_only))
+    return VDO_READ_ONLY;
+  if (vdo_zone_free_blocks (zone) <= zone->reserved_blocks)
+    return VDO_NO_SPACE;
+  zone->reserved_blocks++;
+  return VDO_SUCCESS;
+}
+
+void
+vdo_zone_cancel_reservation (struct vdo_physical_zone *zone)
+{
+  zone->reserved_blocks--;
+}
+
+int
+vdo_zone_allocate_reserved_block (struct vdo_physical_zone *zone,
+                                  physical_block_number_t *pbn)
+{
+  zone->reserved_blocks--;
+  if (vdo_is_read_only (zone->read_only))
+    return VDO_READ_ONLY;
+  return allocate_free_block (zone, pbn);
 }
 
 /* --- Tail commits for the recovery journal (4.5) ------------------------ */

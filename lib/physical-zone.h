@@ -57,6 +57,9 @@ struct vdo_physical_zone {
   uint64_t nonempty_buckets;                    /* bit p: bucket p */
   unsigned int unopened_priority;
   atomic_uint_fast64_t free_blocks;             /* in rebuilt slabs */
+  /* Free blocks promised to writes that will allocate later (packed
+   * fragments): other allocations may not take them. */
+  block_count_t reserved_blocks;
 
   /* Statistics, written on the zone queue, read anywhere. */
   atomic_uint_fast64_t journal_blocks_written;
@@ -107,9 +110,20 @@ void vdo_adjust_zone_free_blocks (struct vdo_physical_zone *zone,
                                   struct vdo_slab *slab, int delta);
 
 /* Allocate one block (counter 0 -> 255).  VDO_NO_SPACE when the zone has
- * no free block, VDO_READ_ONLY in read-only mode. */
+ * no free block that is not reserved, VDO_READ_ONLY in read-only mode. */
 int vdo_zone_allocate_block (struct vdo_physical_zone *zone,
                              physical_block_number_t *pbn);
+
+/* Promise one free block without choosing it: VDO_NO_SPACE when every
+ * free block is taken or promised, VDO_READ_ONLY.  The promise is kept
+ * by vdo_zone_allocate_reserved_block or given up by
+ * vdo_zone_cancel_reservation. */
+int vdo_zone_reserve_block (struct vdo_physical_zone *zone);
+void vdo_zone_cancel_reservation (struct vdo_physical_zone *zone);
+/* Allocate the block a reservation promised.  Fails only in read-only
+ * mode, or when slabs left the table since (the caller's error). */
+int vdo_zone_allocate_reserved_block (struct vdo_physical_zone *zone,
+                                      physical_block_number_t *pbn);
 
 /* The zone's list of journals holding RJ locks. */
 void vdo_mark_slab_journal_dirty (struct vdo_physical_zone *zone,

@@ -553,6 +553,25 @@ vdo_allocate_block (struct slab_depot *depot, unsigned int zone,
 }
 
 int
+vdo_reserve_block (struct slab_depot *depot, unsigned int zone)
+{
+  return vdo_zone_reserve_block (&depot->zones[zone]);
+}
+
+void
+vdo_cancel_block_reservation (struct slab_depot *depot, unsigned int zone)
+{
+  vdo_zone_cancel_reservation (&depot->zones[zone]);
+}
+
+int
+vdo_allocate_reserved_block (struct slab_depot *depot, unsigned int zone,
+                             physical_block_number_t *pbn)
+{
+  return vdo_zone_allocate_reserved_block (&depot->zones[zone], pbn);
+}
+
+int
 vdo_release_provisional_block (struct slab_depot *depot,
                                physical_block_number_t pbn)
 {

@@ -11,7 +11,7 @@
  *    (it moves itself to the owning zone's queue if called elsewhere),
  *    vdo_commit_oldest_slab_journal_tails, vdo_get_slab_depot_statistics,
  *    vdo_record_slab_depot (when no load or drain runs);
- *  - the zone's own queue: vdo_allocate_block,
+ *  - the zone's own queue: vdo_allocate_block, the block reservations,
  *    vdo_release_provisional_block, vdo_get_reference_count,
  *    vdo_replay_into_slab_depot.
  *
@@ -104,6 +104,14 @@ void vdo_load_slab_depot (struct slab_depot *depot,
  * zone has none (try the other zones), VDO_READ_ONLY. */
 int vdo_allocate_block (struct slab_depot *depot, unsigned int zone,
                         physical_block_number_t *pbn);
+
+/* Reservations of one block in ZONE, for a write that allocates later
+ * (physical-zone.h): reserve, then allocate it or cancel it. */
+int vdo_reserve_block (struct slab_depot *depot, unsigned int zone);
+void vdo_cancel_block_reservation (struct slab_depot *depot,
+                                   unsigned int zone);
+int vdo_allocate_reserved_block (struct slab_depot *depot, unsigned int zone,
+                                 physical_block_number_t *pbn);
 
 /* 255 -> 0 for an allocation that was never journaled.  VDO_OUT_OF_RANGE
  * for a PBN that is no slab data block, UDS_BAD_STATE if the counter is

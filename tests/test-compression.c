@@ -5,21 +5,26 @@
  * fragments), read back, and audit clean, also after a clean restart
  * and after a crash; dedupe shares compressed fragments; a compressed
  * block is freed with its last fragment; FUA writes are not packed, and
- * writes whose writer waits do not wait long. */
+ * writes whose writer waits do not wait long; what a burst of writes
+ * stores lands side by side. */
 #include <config.h>
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "compressed-block-format.h"
 #include "io.h"
 #include "status.h"
 #include "unit-suites.h"
 #include "vdo.h"
+#include "volume.h"
+#include "volume-layout.h"
 #include "volume-test-util.h"
 
 #define DEVICE_BYTES (UINT64_C (4) << 30)
@@ -231,6 +236,69 @@ START_TEST (test_packs_densely_and_reads_back)
 }
 END_TEST
 
+/* The blocks written in one slab's data part, which must be a single
+ * run from its first block: a hole means a block was allocated and
+ * given back while later ones were written. */
+static uint64_t
+written_run (int fd, physical_block_number_t origin, block_count_t blocks)
+{
+  off_t start = (off_t) origin * VDO_BLOCK_SIZE;
+  off_t end = (off_t) (origin + blocks) * VDO_BLOCK_SIZE;
+  off_t data = lseek (fd, start, SEEK_DATA), hole, more;
+
+  if (data < 0 || data >= end)
+    return 0;
+  ck_assert_msg (data == start, "slab at PBN %" PRIu64 " written from "
+                 "PBN %lld on", origin, (long long) (data / VDO_BLOCK_SIZE));
+  hole = lseek (fd, data, SEEK_HOLE);
+  ck_assert_int_ge (hole, data);
+  if (hole >= end)
+    return blocks;
+  more = lseek (fd, hole, SEEK_DATA);
+  ck_assert_msg (more < 0 || more >= end, "hole at PBN %lld before "
+                 "blocks written at PBN %lld",
+                 (long long) (hole / VDO_BLOCK_SIZE),
+                 (long long) (more / VDO_BLOCK_SIZE));
+  return (hole - start) / VDO_BLOCK_SIZE;
+}
+
+/* Fragments only reserve a block, and the packer allocates one when it
+ * writes a bin: compressed blocks and uncompressed ones are written
+ * side by side, with no block left unwritten between them.  (When every
+ * fragment allocated at launch, every other block went back after
+ * packing.) */
+START_TEST (test_written_blocks_side_by_side)
+{
+  struct vdo *vdo = start ();
+  struct vdo_statistics s;
+  const struct slab_depot_state_2_0 *depot;
+  struct vdo_volume *volume;
+  uint64_t written = 0;
+  block_count_t slab;
+  int fd;
+
+  grow_tree (vdo, 0, COUNT);
+  write_seeds (vdo, 0, 1, COUNT);
+  ck_assert_int_eq (vdo_flush (vdo), 0);
+  s = stats_of (vdo);
+  ck_assert_uint_gt (s.compressed_blocks_written, 0);
+  stop_and_audit (vdo);
+
+  ck_assert_int_eq (vdo_volume_open (test_vol.path, false, &volume),
+                    VDO_SUCCESS);
+  depot = &vdo_volume_get_states (volume)->slab_depot;
+  fd = open (test_vol.path, O_RDONLY);
+  ck_assert_int_ge (fd, 0);
+  for (slab = 0; slab < vdo_volume_slab_count (volume); slab++)
+    written += written_run (fd, vdo_slab_origin (depot, slab),
+                            depot->slab_config.data_blocks);
+  close (fd);
+  vdo_volume_close (volume);
+  /* Data, compressed blocks and tree pages: every block in use. */
+  ck_assert_uint_eq (written, s.allocated_blocks);
+}
+END_TEST
+
 /* Overwriting every fragment frees the compressed blocks; partial
  * overwrites of compressed blocks merge with the old data. */
 START_TEST (test_last_fragment_frees_the_block)
@@ -416,6 +484,7 @@ compression_suite (void)
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_packs_densely_and_reads_back);
   tcase_add_test (tc, test_last_fragment_frees_the_block);
+  tcase_add_test (tc, test_written_blocks_side_by_side);
   tcase_add_test (tc, test_dedupe_shares_fragments);
   tcase_add_test (tc, test_recovery);
   tcase_add_test (tc, test_fua_and_waiting_writers);

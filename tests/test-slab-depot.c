@@ -188,6 +188,90 @@ START_TEST (test_provisional_release)
 }
 END_TEST
 
+/* Reservations (physical-zone.h): a promised block is kept from every
+ * other allocation until it is allocated or the promise is given up. */
+struct reservation_args {
+  unsigned int reserve, cancel, allocate_reserved;
+  int reserve_result, allocate_result;
+  physical_block_number_t first, last;
+};
+
+static void
+reservations_on_zone (void *arg)
+{
+  struct reservation_args *a = arg;
+  physical_block_number_t pbn;
+  unsigned int i;
+
+  a->reserve_result = VDO_SUCCESS;
+  for (i = 0; i < a->reserve && a->reserve_result == VDO_SUCCESS; i++)
+    a->reserve_result = vdo_reserve_block (sd.depot, 0);
+  for (i = 0; i < a->cancel; i++)
+    vdo_cancel_block_reservation (sd.depot, 0);
+  for (i = 0; i < a->allocate_reserved; i++) {
+    ck_assert_int_eq (vdo_allocate_reserved_block (sd.depot, 0, &pbn),
+                      VDO_SUCCESS);
+    if (i == 0)
+      a->first = pbn;
+    a->last = pbn;
+  }
+  a->allocate_result = vdo_allocate_block (sd.depot, 0, &pbn);
+  if (a->allocate_result == VDO_SUCCESS)
+    a->last = pbn;
+}
+
+START_TEST (test_reservations)
+{
+  struct vdo_slab_depot_statistics stats;
+  struct reservation_args a = { 0 };
+  block_count_t free_blocks;
+
+  sd_format_small_volume ();
+  sd_start_depot (1, VDO_DEPOT_LOAD_NEW);
+  vdo_get_slab_depot_statistics (sd.depot, &stats);
+  free_blocks = stats.free_blocks;
+
+  /* Every free block promised: one more promise, or a plain
+   * allocation, finds no space. */
+  a.reserve = free_blocks + 1;
+  sd_run_on_zone (0, reservations_on_zone, &a);
+  ck_assert_int_eq (a.reserve_result, VDO_NO_SPACE);
+  ck_assert_int_eq (a.allocate_result, VDO_NO_SPACE);
+  vdo_get_slab_depot_statistics (sd.depot, &stats);
+  ck_assert_uint_eq (stats.free_blocks, free_blocks);
+
+  /* One promise given up: that block can be allocated, and only it. */
+  a = (struct reservation_args) { .cancel = 1 };
+  sd_run_on_zone (0, reservations_on_zone, &a);
+  ck_assert_int_eq (a.allocate_result, VDO_SUCCESS);
+  a = (struct reservation_args) { 0 };
+  sd_run_on_zone (0, reservations_on_zone, &a);
+  ck_assert_int_eq (a.allocate_result, VDO_NO_SPACE);
+
+  /* Every other promise kept, in order, with the blocks after the one
+   * allocated plainly: all of the zone's blocks are then used. */
+  a = (struct reservation_args) { .allocate_reserved = free_blocks - 1 };
+  sd_run_on_zone (0, reservations_on_zone, &a);
+  ck_assert_int_eq (a.allocate_result, VDO_NO_SPACE);
+  ck_assert_uint_eq (sd_count_of (a.first), VDO_PROVISIONAL_REFERENCE_COUNT);
+  ck_assert_uint_eq (sd_count_of (a.last), VDO_PROVISIONAL_REFERENCE_COUNT);
+  vdo_get_slab_depot_statistics (sd.depot, &stats);
+  ck_assert_uint_eq (stats.free_blocks, 0);
+
+  /* A released block is free again for anyone. */
+  ck_assert_int_eq (release (a.last), VDO_SUCCESS);
+  a = (struct reservation_args) { .reserve = 1, .cancel = 1 };
+  sd_run_on_zone (0, reservations_on_zone, &a);
+  ck_assert_int_eq (a.reserve_result, VDO_SUCCESS);
+  ck_assert_int_eq (a.allocate_result, VDO_SUCCESS);
+
+  ck_assert (!vdo_is_read_only (sd.read_only));
+  ck_assert_int_eq (sd_drain_depot (), VDO_SUCCESS);
+  sd_stop_env ();
+  sd_remove_image ();
+}
+END_TEST
+
 /* --- Pins (pbn-lock.h) --------------------------------------------------- */
 
 struct pin_args {
@@ -663,6 +747,7 @@ slab_depot_suite (void)
   tcase_add_test (tc, test_new_load_writes_default_summary);
   tcase_add_loop_test (tc, test_allocate_until_no_space, 1, 3);
   tcase_add_test (tc, test_provisional_release);
+  tcase_add_test (tc, test_reservations);
   tcase_add_test (tc, test_pin_keeps_block_allocated);
   tcase_add_test (tc, test_updates_journaled_and_reloaded);
   tcase_add_test (tc, test_blocking_threshold_reaps);
