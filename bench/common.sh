@@ -74,6 +74,9 @@ plugin_has () {  # KEY
 # shellcheck disable=SC2154 # size and runtime are the caller's
 run_fio () {  # NAME TARGET ARGS...   (uses $size and $runtime)
   local name=$1 target=$2; shift 2
+  # Start with no dirty pages: an earlier run's writeback (the file
+  # plugin leaves gigabytes of it) must not be charged to this one.
+  sync
   fio --name="$name" --ioengine=nbd --uri="$(uri "$target")" \
       --size="$size" --runtime="$runtime" --time_based --refill_buffers \
       --randrepeat=0 --norandommap --output-format=json "$@" \

@@ -20,14 +20,20 @@
 #
 #   bench/compression-fio.sh [BUILD_DIR]   (or: make bench-compression-fio)
 #
-# Environment: RUNTIME (seconds per job, 15), SIZE (fio's range, 2G),
-# COMPRESS_PERCENTAGE (60), DEDUPE (off), PLUGIN_ARGS (more key=value
-# for the vdo plugin).
+# Rounds: this VM's MiB/s vary by up to 1.5x between runs of one job,
+# so each round runs the file plugin, then vdo with compression off and
+# on, on fresh files, and the ratios are of the medians over the rounds.
+# Every run starts with no dirty pages (run_fio syncs first).
+#
+# Environment: RUNTIME (seconds per run, 15), ROUNDS (3), SIZE (fio's
+# range, 2G), COMPRESS_PERCENTAGE (60), DEDUPE (off), PLUGIN_ARGS (more
+# key=value for the vdo plugin).
 set -euo pipefail
 # shellcheck source=bench/common.sh
 . "$(dirname "$0")/common.sh"
 bench_setup "${1:-}" vdo-bench-compression-fio
 runtime=${RUNTIME:-15}
+rounds=${ROUNDS:-3}
 size=${SIZE:-2G}
 pct=${COMPRESS_PERCENTAGE:-60}
 read -r -a plugin_args <<< "${PLUGIN_ARGS:-}"
@@ -40,37 +46,50 @@ jobs=(
 )
 data=(--buffer_compress_percentage="$pct" --buffer_compress_chunk=4k)
 
+median () {  # VALUE...
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+    END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 echo "data: ${pct}% compressible per 4 KiB, unique; vdo plugin args: ${plugin_args[*]}"
+echo "$rounds rounds of $runtime s; MiB/s are medians (each round's in brackets)"
 printf '%-20s %10s %10s %10s %8s %8s %12s %12s\n' job "file MiB/s" "off MiB/s" \
   "on MiB/s" off/file on/file "used/lbn off" "used/lbn on"
 for job in "${jobs[@]}"; do
   read -r name args <<< "$job"
-  # Fresh, as bench/run.sh makes them: sparse, on the same filesystem.
-  rm -f "$dir"/*.img
-  truncate -s 8G "$dir/file.img"
-  for c in off on; do
-    truncate -s 16G "$dir/vdo-$c.img"
-    "$vdoadm" format --logical-size=8G --slab-bits=19 "$dir/vdo-$c.img" > /dev/null
-  done
-  start file file "$dir/file.img"
-  # shellcheck disable=SC2086 # a list of fio options
-  run_fio "$name" file $args "${data[@]}"
-  stop file
-  declare -A used=()
-  for c in off on; do
-    start "vdo-$c" "$plugin" disk="$dir/vdo-$c.img" compression="$c" "${plugin_args[@]}"
-    # shellcheck disable=SC2086
-    run_fio "$name" "vdo-$c" $args "${data[@]}"
-    stop "vdo-$c"
-    # Physical blocks per logical block mapped: 1 without compression.
-    used[$c]=$("$vdoadm" stats --json "$dir/vdo-$c.img" | /usr/bin/python3 -c '
+  declare -A mibs=([file]="" [off]="" [on]="") used=()
+  for _ in $(seq "$rounds"); do
+    # Fresh, as bench/run.sh makes them: sparse, on the same filesystem.
+    rm -f "$dir"/*.img
+    truncate -s 8G "$dir/file.img"
+    start file file "$dir/file.img"
+    # shellcheck disable=SC2086 # a list of fio options
+    run_fio "$name" file $args "${data[@]}"
+    stop file
+    mibs[file]+=" $(fio_mibs "$dir/$name-file.json")"
+    for c in off on; do
+      truncate -s 16G "$dir/vdo-$c.img"
+      "$vdoadm" format --logical-size=8G --slab-bits=19 "$dir/vdo-$c.img" > /dev/null
+      start "vdo-$c" "$plugin" disk="$dir/vdo-$c.img" compression="$c" "${plugin_args[@]}"
+      # shellcheck disable=SC2086
+      run_fio "$name" "vdo-$c" $args "${data[@]}"
+      stop "vdo-$c"
+      mibs[$c]+=" $(fio_mibs "$dir/$name-vdo-$c.json")"
+      # Physical blocks per logical block mapped (1 without compression),
+      # of the last round.
+      used[$c]=$("$vdoadm" stats --json "$dir/vdo-$c.img" | /usr/bin/python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 print("%.3f" % (s["data_blocks_used"] / max(1, s["logical_blocks_used"])))')
+    done
   done
-  { read -r f; read -r off; read -r on; } < <(fio_mibs "$dir/$name-file.json" \
-    "$dir/$name-vdo-off.json" "$dir/$name-vdo-on.json")
+  # shellcheck disable=SC2086 # lists of numbers
+  { f=$(median ${mibs[file]}); off=$(median ${mibs[off]}); on=$(median ${mibs[on]}); }
   printf '%-20s %10.1f %10.1f %10.1f %8s %8s %12s %12s\n' "$name" "$f" "$off" "$on" \
     "$(ratio "$off" "$f")" "$(ratio "$on" "$f")" "${used[off]}" "${used[on]}"
+  for c in file off on; do
+    # shellcheck disable=SC2086
+    printf '  %-5s [%s ]\n' "$c" "$(printf ' %.1f' ${mibs[$c]})"
+  done
 done
 echo "target: on/file >= 70% for rand-write-4K-qd32"
