@@ -686,6 +686,22 @@ vdo_data_vio_share_block (struct data_vio *dv,
   hop (dv, add_journal_entry, dv->vdo->journal_queue);
 }
 
+/* Before its first try at a zone, claim the block: from what was
+ * promised to DV, else from the spare blocks.  VDO_NO_SPACE when none
+ * is spare. */
+static int
+claim_block (struct data_vio *dv)
+{
+  if (dv->holds_claim)
+    return VDO_SUCCESS;
+  if (dv->promised_blocks > 0)
+    dv->promised_blocks--;
+  else if (!vdo_claim_blocks (dv->vdo->depot, 1))
+    return VDO_NO_SPACE;
+  dv->holds_claim = true;
+  return VDO_SUCCESS;
+}
+
 static void
 allocate_block (struct vdo_completion *completion)
 {
@@ -701,14 +717,24 @@ allocate_block (struct vdo_completion *completion)
     fail_data_vio (dv, VDO_READ_ONLY);
     return;
   }
-  r = reserve ? vdo_reserve_block (vdo->depot, dv->allocation_zone)
-              : vdo_allocate_block (vdo->depot, dv->allocation_zone,
-                                    &dv->allocation);
-  if (r == VDO_NO_SPACE && ++dv->zones_tried < vdo->physical_zone_count) {
-    /* This zone is full; try the next one. */
+  r = claim_block (dv);
+  if (r == VDO_SUCCESS)
+    r = reserve ? vdo_reserve_block (vdo->depot, dv->allocation_zone)
+                : vdo_allocate_block (vdo->depot, dv->allocation_zone,
+                                      &dv->allocation);
+  /* A claim promises a free block in some zone; one that is freed in a
+   * zone already tried may take a second round to find. */
+  if (r == VDO_NO_SPACE && dv->holds_claim
+      && ++dv->zones_tried < 2 * vdo->physical_zone_count) {
     dv->allocation_zone = (dv->allocation_zone + 1) % vdo->physical_zone_count;
     hop (dv, allocate_block, vdo->physical_queues[dv->allocation_zone]);
     return;
+  }
+  if (dv->holds_claim) {
+    /* Spent on the block or the reservation, or given back. */
+    if (r != VDO_SUCCESS)
+      vdo_return_claimed_blocks (vdo->depot, 1);
+    dv->holds_claim = false;
   }
   if (r != VDO_SUCCESS) {
     dv->allocation = 0;
@@ -992,6 +1018,7 @@ vdo_launch_data_vio (struct data_vio *dv)
   dv->logical_zone = vdo_logical_zone_of_lbn (vdo->block_map, dv->lbn);
   dv->allocating_tree_page = false;
   dv->reserved = false;
+  dv->holds_claim = false;
   dv->allocation = 0;
   dv->hash_lock = NULL;
   dv->is_lock_agent = false;

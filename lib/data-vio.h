@@ -94,6 +94,11 @@ struct data_vio {
   physical_block_number_t allocation;
   unsigned allocation_zone;
   unsigned zones_tried;
+  /* Claims on free blocks (space-claims.h): blocks promised when it was
+   * acknowledged at launch and not yet claimed, and whether it holds a
+   * claim it has not yet spent on a block. */
+  unsigned promised_blocks;
+  bool holds_claim;
 
   /* Deduplication (hash-lock.c): the data's name and zone, the hash
    * lock held, and links in its member and waiter lists. */

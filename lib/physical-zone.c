@@ -25,6 +25,7 @@ vdo_init_physical_zone (struct vdo_physical_zone *zone, unsigned int number,
                         struct vdo_read_only_notifier *read_only,
                         struct vdo_journal_lock_counter *journal_locks,
                         struct vdo_slab_summary_zone *summary,
+                        struct vdo_space_claims *claims,
                         unsigned int slab_count)
 {
   block_count_t data_blocks = config->data_blocks;
@@ -38,6 +39,7 @@ vdo_init_physical_zone (struct vdo_physical_zone *zone, unsigned int number,
   zone->read_only = read_only;
   zone->journal_locks = journal_locks;
   zone->summary = summary;
+  zone->claims = claims;
   /* Priorities 1 + log2(free) run up to 1 + log2(data_blocks), plus one
    * for the slot reserved for unopened slabs, plus 0 for full slabs. */
   zone->bucket_count = 3 + ilog2 (data_blocks);
@@ -148,6 +150,7 @@ vdo_make_slab_allocatable (struct vdo_physical_zone *zone,
 {
   atomic_fetch_add_explicit (&zone->free_blocks, slab->counts.free_blocks,
                              memory_order_relaxed);
+  vdo_add_spare_space (zone->claims, slab->counts.free_blocks);
   enqueue_slab (zone, slab);
 }
 
@@ -163,6 +166,7 @@ vdo_remove_slab_from_table (struct vdo_physical_zone *zone,
     return;
   atomic_fetch_sub_explicit (&zone->free_blocks, slab->counts.free_blocks,
                              memory_order_relaxed);
+  vdo_add_spare_space (zone->claims, -(int_fast64_t) slab->counts.free_blocks);
 }
 
 void
@@ -173,6 +177,7 @@ vdo_adjust_zone_free_blocks (struct vdo_physical_zone *zone,
   atomic_fetch_add_explicit (&zone->free_blocks,
                              (uint_fast64_t) (int64_t) delta,
                              memory_order_relaxed);
+  vdo_add_spare_space (zone->claims, delta);
   /* The open slab is ranked again when it is put back. */
   if (!slab->in_table || slab_priority (zone, slab) == slab->priority)
     return;
@@ -221,6 +226,16 @@ allocate_free_block (struct vdo_physical_zone *zone,
   return VDO_NO_SPACE;
 }
 
+/* Taking a block lowered the spare count with the free count; the
+ * caller's claim already had, so give that back. */
+static int
+spend_claim (struct vdo_physical_zone *zone, int result)
+{
+  if (result == VDO_SUCCESS)
+    vdo_add_spare_space (zone->claims, 1);
+  return result;
+}
+
 int
 vdo_zone_allocate_block (struct vdo_physical_zone *zone,
                          physical_block_number_t *pbn)
@@ -229,7 +244,7 @@ vdo_zone_allocate_block (struct vdo_physical_zone *zone,
     return VDO_READ_ONLY;
   if (vdo_zone_free_blocks (zone) <= zone->reserved_blocks)
     return VDO_NO_SPACE;
-  return allocate_free_block (zone, pbn);
+  return spend_claim (zone, allocate_free_block (zone, pbn));
 }
 
 int
@@ -247,16 +262,23 @@ void
 vdo_zone_cancel_reservation (struct vdo_physical_zone *zone)
 {
   zone->reserved_blocks--;
+  vdo_add_spare_space (zone->claims, 1);
 }
 
 int
 vdo_zone_allocate_reserved_block (struct vdo_physical_zone *zone,
                                   physical_block_number_t *pbn)
 {
+  int result;
+
   zone->reserved_blocks--;
   if (vdo_is_read_only (zone->read_only))
-    return VDO_READ_ONLY;
-  return allocate_free_block (zone, pbn);
+    result = VDO_READ_ONLY;
+  else
+    result = allocate_free_block (zone, pbn);
+  /* Spent, or given back with the reservation. */
+  vdo_add_spare_space (zone->claims, 1);
+  return result;
 }
 
 /* --- Tail commits for the recovery journal (4.5) ------------------------ */

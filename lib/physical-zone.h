@@ -29,6 +29,7 @@
 #include "slab-scrubber.h"
 #include "slab-summary.h"
 #include "slab.h"
+#include "space-claims.h"
 #include "super-block.h"
 #include "vio.h"
 #include "work-queue.h"
@@ -46,6 +47,7 @@ struct vdo_physical_zone {
   struct vdo_read_only_notifier *read_only;
   struct vdo_journal_lock_counter *journal_locks;       /* may be NULL */
   struct vdo_slab_summary_zone *summary;
+  struct vdo_space_claims *claims;              /* the depot's, shared */
 
   struct vdo_slab **slabs;                      /* this zone's, ascending */
   unsigned int slab_count;
@@ -94,6 +96,7 @@ int vdo_init_physical_zone (struct vdo_physical_zone *zone,
                             struct vdo_read_only_notifier *read_only,
                             struct vdo_journal_lock_counter *journal_locks,
                             struct vdo_slab_summary_zone *summary,
+                            struct vdo_space_claims *claims,
                             unsigned int slab_count);
 void vdo_uninit_physical_zone (struct vdo_physical_zone *zone);
 
@@ -109,15 +112,18 @@ void vdo_remove_slab_from_table (struct vdo_physical_zone *zone,
 void vdo_adjust_zone_free_blocks (struct vdo_physical_zone *zone,
                                   struct vdo_slab *slab, int delta);
 
-/* Allocate one block (counter 0 -> 255).  VDO_NO_SPACE when the zone has
- * no free block that is not reserved, VDO_READ_ONLY in read-only mode. */
+/* Allocate one block (counter 0 -> 255), spending a claim the caller
+ * holds (space-claims.h).  VDO_NO_SPACE when the zone has no free block
+ * that is not reserved (the claim is kept: try the other zones),
+ * VDO_READ_ONLY in read-only mode. */
 int vdo_zone_allocate_block (struct vdo_physical_zone *zone,
                              physical_block_number_t *pbn);
 
-/* Promise one free block without choosing it: VDO_NO_SPACE when every
- * free block is taken or promised, VDO_READ_ONLY.  The promise is kept
- * by vdo_zone_allocate_reserved_block or given up by
- * vdo_zone_cancel_reservation. */
+/* Promise one free block of this zone without choosing it, for a claim
+ * the caller holds, which the reservation then holds: VDO_NO_SPACE when
+ * every free block is taken or promised, VDO_READ_ONLY.  The promise is
+ * kept by vdo_zone_allocate_reserved_block or given up, with its claim,
+ * by vdo_zone_cancel_reservation. */
 int vdo_zone_reserve_block (struct vdo_physical_zone *zone);
 void vdo_zone_cancel_reservation (struct vdo_physical_zone *zone);
 /* Allocate the block a reservation promised.  Fails only in read-only

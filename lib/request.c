@@ -223,8 +223,12 @@ vdo_data_vio_done (struct data_vio *dv, int result)
   struct vdo *vdo = dv->vdo;
   bool acknowledged = dv->acknowledged;
 
-  if (dv->operation == DATA_VIO_WRITE)
-    atomic_fetch_sub (&vdo->writes_in_flight, 1);
+  /* What it was promised and did not take is spare again. */
+  if (dv->promised_blocks > 0 || dv->holds_claim)
+    vdo_return_claimed_blocks (vdo->depot,
+                               dv->promised_blocks + dv->holds_claim);
+  dv->promised_blocks = 0;
+  dv->holds_claim = false;
 
   if (acknowledged && result != VDO_SUCCESS) {
     /* Too late for the request: the next flush says it. */
@@ -286,16 +290,28 @@ wait_request (struct vdo_user_request *request)
  * it is launched, before it reaches the zones?  Its data is copied and
  * its reads will queue behind it, so only the outcome is unknown: it
  * fails only if the volume goes read-only, which fails the next flush,
- * or if it finds no space.  So the volume must be writable, and have
- * room for every write in flight, this one included (IN_FLIGHT), even
- * if none of them dedupes.  A nearly full volume answers each write
- * only once it has its block, so ENOSPC still reaches the client. */
+ * or if it finds no space.  So the volume must be writable, and the
+ * most the write may allocate promised to it (space-claims.h): no other
+ * write can take those blocks.
+ *
+ * Most writes take one block of the five, and a write without a spare
+ * block gets ENOSPC though others' promises may be mostly unused.  So
+ * promises stop while what every data_vio could be promised is still
+ * spare: by the time the volume is full, those made before have been
+ * settled, and a nearly full volume answers each write only once it has
+ * its block, so ENOSPC reaches the client that wrote. */
 static bool
-can_acknowledge_at_launch (struct vdo *vdo, unsigned int in_flight)
+promise_blocks_at_launch (struct data_vio *dv)
 {
-  return !vdo_is_read_only (vdo->read_only)
-         && vdo_slab_depot_free_blocks (vdo->depot)
-            > (block_count_t) in_flight * MAX_BLOCKS_PER_WRITE;
+  struct vdo *vdo = dv->vdo;
+
+  if (vdo_is_read_only (vdo->read_only)
+      || !vdo_promise_blocks (vdo->depot, MAX_BLOCKS_PER_WRITE,
+                              (block_count_t) vdo->data_vio_count
+                              * MAX_BLOCKS_PER_WRITE))
+    return false;
+  dv->promised_blocks = MAX_BLOCKS_PER_WRITE;
+  return true;
 }
 
 static void
@@ -305,10 +321,7 @@ launch_block (struct vdo_user_request *request, enum data_vio_operation op,
 {
   struct vdo *vdo = request->vdo;
   struct data_vio *dv = get_data_vio (vdo);
-  unsigned int writes = 0;
 
-  if (op == DATA_VIO_WRITE)
-    writes = atomic_fetch_add (&vdo->writes_in_flight, 1) + 1;
   dv->request = request;
   dv->operation = op;
   dv->lbn = lbn;
@@ -320,13 +333,14 @@ launch_block (struct vdo_user_request *request, enum data_vio_operation op,
   dv->fua = request->fua;
   dv->acknowledged = false;
   dv->flush_tracked = false;
+  dv->promised_blocks = 0;
   /* Counted before it can be acknowledged, so a flush after the
    * acknowledgement waits for it. */
   if (dv->early_ack)
     track_write (dv);
   /* Decided before the launch, which may finish the data_vio. */
   if (dv->early_ack && length == VDO_BLOCK_SIZE
-      && can_acknowledge_at_launch (vdo, writes))
+      && promise_blocks_at_launch (dv))
     dv->acknowledged = true;
   else
     atomic_fetch_add (&request->pending, 1);

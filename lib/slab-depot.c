@@ -30,6 +30,7 @@ struct slab_depot {
   struct vdo_slab_summary *summary;
   struct vdo_slab *slabs;
   struct vdo_physical_zone zones[VDO_MAX_PHYSICAL_ZONES];
+  struct vdo_space_claims claims;
 
   /* The load, drain or scrub running across the zones. */
   enum vdo_depot_load_type load_type;
@@ -114,6 +115,7 @@ vdo_make_slab_depot (const struct slab_depot_config *config,
   depot->zone_count = config->zone_count;
   depot->slab_count = slab_count;
   depot->slab_bits = __builtin_ctzll (slab_config->slab_blocks);
+  vdo_init_space_claims (&depot->claims);
 
   result = vdo_make_slab_summary (config->summary_origin,
                                   config->summary_blocks, config->device,
@@ -132,7 +134,7 @@ vdo_make_slab_depot (const struct slab_depot_config *config,
                                      config->nonce, &depot->state.slab_config,
                                      config->read_only, config->journal_locks,
                                      vdo_slab_summary_zone (depot->summary, z),
-                                     zone_slabs);
+                                     &depot->claims, zone_slabs);
     if (result != VDO_SUCCESS)
       goto fail;
     vdo_prepare_completion (&depot->zones[z].zone_action, NULL,
@@ -544,6 +546,26 @@ vdo_record_slab_depot (const struct slab_depot *depot,
 }
 
 /* --- The data path ------------------------------------------------------ */
+
+bool
+vdo_claim_blocks (struct slab_depot *depot, block_count_t count)
+{
+  return vdo_claim_space (&depot->claims, (int_fast64_t) count, 0);
+}
+
+bool
+vdo_promise_blocks (struct slab_depot *depot, block_count_t count,
+                    block_count_t keep)
+{
+  return vdo_claim_space (&depot->claims, (int_fast64_t) count,
+                          (int_fast64_t) keep);
+}
+
+void
+vdo_return_claimed_blocks (struct slab_depot *depot, block_count_t count)
+{
+  vdo_add_spare_space (&depot->claims, (int_fast64_t) count);
+}
 
 int
 vdo_allocate_block (struct slab_depot *depot, unsigned int zone,

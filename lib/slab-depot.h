@@ -100,13 +100,26 @@ void vdo_load_slab_depot (struct slab_depot *depot,
                           enum vdo_depot_load_type type,
                           struct vdo_completion *parent);
 
-/* Allocate a block in ZONE (counter 0 -> 255).  VDO_NO_SPACE when the
- * zone has none (try the other zones), VDO_READ_ONLY. */
+/* Claims on free blocks (space-claims.h), any thread.  Claim COUNT
+ * blocks, all or none: false when fewer are free and not claimed by
+ * others.  Every allocation and reservation spends one claim; claims
+ * not spent are given back. */
+bool vdo_claim_blocks (struct slab_depot *depot, block_count_t count);
+/* Claim COUNT blocks only if KEEP more stay spare. */
+bool vdo_promise_blocks (struct slab_depot *depot, block_count_t count,
+                         block_count_t keep);
+void vdo_return_claimed_blocks (struct slab_depot *depot,
+                                block_count_t count);
+
+/* Allocate a block in ZONE (counter 0 -> 255), spending a claim.
+ * VDO_NO_SPACE when the zone has none (the claim is kept: try the other
+ * zones), VDO_READ_ONLY. */
 int vdo_allocate_block (struct slab_depot *depot, unsigned int zone,
                         physical_block_number_t *pbn);
 
 /* Reservations of one block in ZONE, for a write that allocates later
- * (physical-zone.h): reserve, then allocate it or cancel it. */
+ * (physical-zone.h): reserve with a claim, then allocate it (spending
+ * the claim) or cancel it (giving the claim back). */
 int vdo_reserve_block (struct slab_depot *depot, unsigned int zone);
 void vdo_cancel_block_reservation (struct slab_depot *depot,
                                    unsigned int zone);

@@ -87,9 +87,6 @@ struct vdo {
   unsigned data_vio_count;
 
   atomic_uint next_allocation_zone;
-  /* Write data_vios launched and not yet done: each may still allocate
-   * blocks, which decides whether a write may be acknowledged at once. */
-  atomic_uint writes_in_flight;
 
   /* Asynchronous writes not yet durable, counted by flush generation:
    * a flush closes the current generation and waits for it and every

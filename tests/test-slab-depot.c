@@ -272,6 +272,66 @@ START_TEST (test_reservations)
 }
 END_TEST
 
+/* Claims (space-claims.h): exactly the free blocks not claimed are
+ * spare, whatever allocates, reserves, releases or gives back. */
+static void
+assert_spare (block_count_t spare)
+{
+  ck_assert_msg (vdo_claim_blocks (sd.depot, spare), "fewer than %llu spare",
+                 (unsigned long long) spare);
+  ck_assert_msg (!vdo_claim_blocks (sd.depot, 1), "more than %llu spare",
+                 (unsigned long long) spare);
+  vdo_return_claimed_blocks (sd.depot, spare);
+}
+
+START_TEST (test_claims)
+{
+  struct vdo_slab_depot_statistics stats;
+  struct reservation_args a = { 0 };
+  physical_block_number_t pbns[3];
+  block_count_t free_blocks;
+
+  sd_format_small_volume ();
+  sd_start_depot (1, VDO_DEPOT_LOAD_NEW);
+  vdo_get_slab_depot_statistics (sd.depot, &stats);
+  free_blocks = stats.free_blocks;
+  assert_spare (free_blocks);
+
+  /* Blocks taken with claims: the claims were the drop. */
+  ck_assert (vdo_claim_blocks (sd.depot, 3));
+  assert_spare (free_blocks - 3);
+  sd_allocate (0, 3, pbns);
+  assert_spare (free_blocks - 3);
+  /* A block given back is spare again. */
+  ck_assert_int_eq (release (pbns[1]), VDO_SUCCESS);
+  assert_spare (free_blocks - 2);
+
+  /* A reservation holds its claim; cancelled, gives it back; kept,
+   * spends it.  (Each run ends with a plain allocation: one claim more,
+   * its block released after.) */
+  ck_assert (vdo_claim_blocks (sd.depot, 3));
+  a = (struct reservation_args) { .reserve = 2, .cancel = 1 };
+  sd_run_on_zone (0, reservations_on_zone, &a);
+  ck_assert_int_eq (a.reserve_result, VDO_SUCCESS);
+  ck_assert_int_eq (a.allocate_result, VDO_SUCCESS);
+  ck_assert_int_eq (release (a.last), VDO_SUCCESS);
+  assert_spare (free_blocks - 3);
+  ck_assert (vdo_claim_blocks (sd.depot, 1));
+  a = (struct reservation_args) { .allocate_reserved = 1 };
+  sd_run_on_zone (0, reservations_on_zone, &a);
+  ck_assert_int_eq (a.allocate_result, VDO_SUCCESS);
+  ck_assert_int_eq (release (a.last), VDO_SUCCESS);
+  assert_spare (free_blocks - 3);
+  vdo_get_slab_depot_statistics (sd.depot, &stats);
+  ck_assert_uint_eq (stats.free_blocks, free_blocks - 3);
+
+  ck_assert (!vdo_is_read_only (sd.read_only));
+  ck_assert_int_eq (sd_drain_depot (), VDO_SUCCESS);
+  sd_stop_env ();
+  sd_remove_image ();
+}
+END_TEST
+
 /* --- Pins (pbn-lock.h) --------------------------------------------------- */
 
 struct pin_args {
@@ -748,6 +808,7 @@ slab_depot_suite (void)
   tcase_add_loop_test (tc, test_allocate_until_no_space, 1, 3);
   tcase_add_test (tc, test_provisional_release);
   tcase_add_test (tc, test_reservations);
+  tcase_add_test (tc, test_claims);
   tcase_add_test (tc, test_pin_keeps_block_allocated);
   tcase_add_test (tc, test_updates_journaled_and_reloaded);
   tcase_add_test (tc, test_blocking_threshold_reaps);

@@ -18,6 +18,8 @@
 #include "io.h"
 #include "status.h"
 #include "unit-suites.h"
+#include "slab-depot.h"
+#include "vdo-internal.h"
 #include "vdo.h"
 #include "volume-test-util.h"
 
@@ -249,6 +251,163 @@ START_TEST (test_empty_pool_wakes_every_waiter)
 }
 END_TEST
 
+/* Blocks promised to writes in flight are theirs: with every spare
+ * block claimed, a write of new data, FUA or not, gets ENOSPC itself
+ * (the flush after succeeds), and one block given back is enough for
+ * one more.  A write of zeros needs no block. */
+START_TEST (test_promised_blocks_are_kept)
+{
+  struct vdo_options options = {
+    .write_policy = VDO_WRITE_POLICY_ASYNC,
+    .logical_zones = 2,
+    .physical_zones = 2,
+  };
+  uint8_t *data = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
+  uint8_t *back = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
+  struct vdo_statistics stats;
+  block_count_t held;
+  struct vdo *vdo;
+
+  ck_assert_int_eq (vdo_load (test_vol.path, &options, &vdo), VDO_SUCCESS);
+  ck_assert_int_eq (vdo_start (vdo), VDO_SUCCESS);
+  vdo_get_statistics (vdo, &stats);
+  /* A fresh volume's first write needs tree pages: leave room. */
+  held = stats.free_blocks - 8;
+  ck_assert (vdo_claim_blocks (vdo->depot, held));
+  fill_block (data, 0, 0);
+  ck_assert_int_eq (vdo_write (vdo, data, VDO_BLOCK_SIZE, 0, false), 0);
+  ck_assert_int_eq (vdo_flush (vdo), 0);
+  vdo_get_statistics (vdo, &stats);
+  ck_assert (vdo_claim_blocks (vdo->depot, stats.free_blocks - held));
+  held = stats.free_blocks;
+  ck_assert (!vdo_claim_blocks (vdo->depot, 1));
+
+  fill_block (data, 1, 0);
+  ck_assert_int_eq (vdo_write (vdo, data, VDO_BLOCK_SIZE,
+                               VDO_BLOCK_SIZE, false), ENOSPC);
+  ck_assert_int_eq (vdo_write (vdo, data, VDO_BLOCK_SIZE,
+                               VDO_BLOCK_SIZE, true), ENOSPC);
+  memset (data, 0, VDO_BLOCK_SIZE);
+  ck_assert_int_eq (vdo_write (vdo, data, VDO_BLOCK_SIZE,
+                               2 * VDO_BLOCK_SIZE, false), 0);
+  ck_assert_int_eq (vdo_flush (vdo), 0);
+
+  vdo_return_claimed_blocks (vdo->depot, 1);
+  held--;
+  fill_block (data, 1, 0);
+  ck_assert_int_eq (vdo_write (vdo, data, VDO_BLOCK_SIZE,
+                               VDO_BLOCK_SIZE, false), 0);
+  fill_block (data, 3, 0);
+  ck_assert_int_eq (vdo_write (vdo, data, VDO_BLOCK_SIZE,
+                               3 * VDO_BLOCK_SIZE, false), ENOSPC);
+  ck_assert_int_eq (vdo_flush (vdo), 0);
+  fill_block (data, 1, 0);
+  ck_assert_int_eq (vdo_read (vdo, back, VDO_BLOCK_SIZE, VDO_BLOCK_SIZE), 0);
+  ck_assert (memcmp (back, data, VDO_BLOCK_SIZE) == 0);
+
+  /* Everyone else's claims are given back: all blocks are spare again. */
+  vdo_return_claimed_blocks (vdo->depot, held);
+  vdo_get_statistics (vdo, &stats);
+  ck_assert (vdo_claim_blocks (vdo->depot, stats.free_blocks));
+  ck_assert (!vdo_claim_blocks (vdo->depot, 1));
+  vdo_return_claimed_blocks (vdo->depot, stats.free_blocks);
+  stop_and_audit (vdo);
+  vdo_io_free_buffer (data);
+  vdo_io_free_buffer (back);
+}
+END_TEST
+
+/* Writers racing to the brim, some of their requests FUA: a FUA write
+ * takes its blocks as it goes, so it must not take those promised to
+ * writes already acknowledged.  Each writer stops at its first ENOSPC;
+ * the flush after must succeed and every acknowledged block read back,
+ * with zones of each kind on threads of their own. */
+#define RACE_WRITERS 8
+#define RACE_REQUEST_BLOCKS 32
+#define RACE_RANGE_BLOCKS (LOGICAL_BLOCKS / RACE_WRITERS)
+
+struct race_writer {
+  struct vdo *vdo;
+  unsigned int index;
+  uint64_t written;             /* requests acknowledged */
+  int result;                   /* of the first that failed */
+};
+
+static void *
+race_writer_run (void *arg)
+{
+  struct race_writer *w = arg;
+  uint8_t *data = vdo_io_alloc_buffer (RACE_REQUEST_BLOCKS * VDO_BLOCK_SIZE);
+  uint64_t first, i;
+
+  for (;;) {
+    first = (uint64_t) w->index * RACE_RANGE_BLOCKS
+            + w->written * RACE_REQUEST_BLOCKS;
+    if ((w->written + 1) * RACE_REQUEST_BLOCKS > RACE_RANGE_BLOCKS)
+      break;
+    for (i = 0; i < RACE_REQUEST_BLOCKS; i++)
+      fill_block (data + i * VDO_BLOCK_SIZE, first + i, 0);
+    w->result = vdo_write (w->vdo, data,
+                           RACE_REQUEST_BLOCKS * VDO_BLOCK_SIZE,
+                           first * VDO_BLOCK_SIZE,
+                           (w->index + w->written) % 3 == 0);
+    if (w->result != 0)
+      break;
+    w->written++;
+  }
+  vdo_io_free_buffer (data);
+  return NULL;
+}
+
+START_TEST (test_fua_writers_leave_acknowledged_blocks)
+{
+  struct vdo_options options = {
+    .write_policy = VDO_WRITE_POLICY_ASYNC,
+    .logical_zones = 2,
+    .physical_zones = 2,
+  };
+  uint8_t *back = vdo_io_alloc_buffer (RACE_REQUEST_BLOCKS * VDO_BLOCK_SIZE);
+  uint8_t *expected = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
+  struct race_writer writers[RACE_WRITERS];
+  pthread_t threads[RACE_WRITERS];
+  struct vdo *vdo;
+  uint64_t request, i;
+  unsigned int w;
+
+  ck_assert_int_eq (vdo_load (test_vol.path, &options, &vdo), VDO_SUCCESS);
+  ck_assert_int_eq (vdo_start (vdo), VDO_SUCCESS);
+  for (w = 0; w < RACE_WRITERS; w++) {
+    writers[w] = (struct race_writer) { .vdo = vdo, .index = w };
+    ck_assert_int_eq (pthread_create (&threads[w], NULL, race_writer_run,
+                                      &writers[w]), 0);
+  }
+  for (w = 0; w < RACE_WRITERS; w++) {
+    ck_assert_int_eq (pthread_join (threads[w], NULL), 0);
+    ck_assert_int_eq (writers[w].result, ENOSPC);
+  }
+  ck_assert_int_eq (vdo_flush (vdo), 0);
+  for (w = 0; w < RACE_WRITERS; w++)
+    for (request = 0; request < writers[w].written; request++) {
+      uint64_t first = (uint64_t) w * RACE_RANGE_BLOCKS
+                       + request * RACE_REQUEST_BLOCKS;
+
+      ck_assert_int_eq (vdo_read (vdo, back,
+                                  RACE_REQUEST_BLOCKS * VDO_BLOCK_SIZE,
+                                  first * VDO_BLOCK_SIZE), 0);
+      for (i = 0; i < RACE_REQUEST_BLOCKS; i++) {
+        fill_block (expected, first + i, 0);
+        ck_assert_msg (memcmp (back + i * VDO_BLOCK_SIZE, expected,
+                               VDO_BLOCK_SIZE) == 0,
+                       "acknowledged LBN %llu lost",
+                       (unsigned long long) (first + i));
+      }
+    }
+  stop_and_audit (vdo);
+  vdo_io_free_buffer (back);
+  vdo_io_free_buffer (expected);
+}
+END_TEST
+
 Suite *
 write_ack_suite (void)
 {
@@ -260,6 +419,8 @@ write_ack_suite (void)
   tcase_add_test (tc, test_reads_see_acknowledged_writes);
   tcase_add_test (tc, test_full_volume_fails_the_write_not_the_flush);
   tcase_add_test (tc, test_empty_pool_wakes_every_waiter);
+  tcase_add_test (tc, test_promised_blocks_are_kept);
+  tcase_add_test (tc, test_fua_writers_leave_acknowledged_blocks);
   suite_add_tcase (s, tc);
   return s;
 }
