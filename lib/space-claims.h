@@ -51,10 +51,4 @@ vdo_add_spare_space (struct vdo_space_claims *claims, int_fast64_t count)
   atomic_fetch_add_explicit (&claims->spare, count, memory_order_relaxed);
 }
 
-static inline int_fast64_t
-vdo_spare_space (struct vdo_space_claims *claims)
-{
-  return atomic_load_explicit (&claims->spare, memory_order_relaxed);
-}
-
 #endif /* VDO_SPACE_CLAIMS_H */
