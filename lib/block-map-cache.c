@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "block-map-cache.h"
+#include "int-map.h"
 #include "io.h"
 #include "logger.h"
 #include "status.h"
@@ -48,7 +49,7 @@ struct vdo_page_cache {
 
   struct vdo_cache_page *pages;
   uint8_t *buffers;
-  GHashTable *page_map;                 /* PBN -> page, keyed by page.pbn */
+  struct vdo_int_map *page_map;         /* PBN -> page */
   GHashTable *fresh_pbns;               /* allocated leaves not yet loaded */
 
   struct vdo_list_head free_pages;
@@ -116,7 +117,7 @@ vdo_make_page_cache (const struct vdo_page_cache_config *config,
   vdo_list_init (&c->free_pages);
   vdo_list_init (&c->clean_pages);
   vdo_list_init (&c->dirty_pages);
-  c->page_map = g_hash_table_new (g_int64_hash, g_int64_equal);
+  c->page_map = vdo_int_map_new (0);
   c->fresh_pbns = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
                                          NULL);
   c->pages = calloc (c->page_count, sizeof *c->pages);
@@ -165,8 +166,7 @@ vdo_free_page_cache (struct vdo_page_cache *c)
   if (c->pages != NULL && c->writer != NULL)
     for (i = 0; i < c->page_count; i++)
       vdo_forget_dirty_page (c->writer, &c->pages[i].page);
-  if (c->page_map != NULL)
-    g_hash_table_destroy (c->page_map);
+  vdo_int_map_free (c->page_map);
   if (c->fresh_pbns != NULL)
     g_hash_table_destroy (c->fresh_pbns);
   if (c->buffers != NULL)
@@ -178,7 +178,7 @@ vdo_free_page_cache (struct vdo_page_cache *c)
 static struct vdo_cache_page *
 find_page (struct vdo_page_cache *c, physical_block_number_t pbn)
 {
-  return g_hash_table_lookup (c->page_map, &pbn);
+  return vdo_int_map_get (c->page_map, pbn);
 }
 
 /* Put an unpinned page on the list that says what it can be used for. */
@@ -232,7 +232,7 @@ take_free_page (struct vdo_page_cache *c)
     return NULL;
   cp = page_of_lru (c->clean_pages.next);
   vdo_list_remove (&cp->lru);
-  g_hash_table_remove (c->page_map, &cp->page.pbn);
+  vdo_int_map_remove (c->page_map, cp->page.pbn);
   cp->state = PAGE_FREE;
   count (&c->pages_cached, -1);
   return cp;
@@ -298,7 +298,7 @@ load_page (struct vdo_page_cache *c, struct vdo_cache_page *cp,
   cp->busy = 0;
   cp->evicting = false;
   cp->waiters = cp->last_waiter = NULL;
-  g_hash_table_insert (c->page_map, &cp->page.pbn, cp);
+  vdo_int_map_put (c->page_map, pbn, cp);
   count (&c->pages_cached, 1);
   if (g_hash_table_remove (c->fresh_pbns, &pbn)) {
     cp->state = PAGE_PRESENT;
@@ -374,7 +374,7 @@ fail_load (struct vdo_cache_page *cp, int result)
   struct vdo_page_cache *c = cp->cache;
   struct vdo_page_request *request = cp->waiters;
 
-  g_hash_table_remove (c->page_map, &cp->page.pbn);
+  vdo_int_map_remove (c->page_map, cp->page.pbn);
   count (&c->pages_cached, -1);
   cp->state = PAGE_FREE;
   cp->waiters = cp->last_waiter = NULL;

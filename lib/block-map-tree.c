@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include "block-map-tree.h"
+#include "int-map.h"
 #include "io.h"
 #include "logger.h"
 #include "status.h"
@@ -40,8 +41,8 @@ struct vdo_tree_zone {
   struct vdo_read_only_notifier *read_only;
   const struct vdo_page_mappings *overlay;
 
-  GHashTable *pages;                    /* PBN -> page, keyed by page.pbn */
-  GHashTable *claims;                   /* claim key -> claim */
+  struct vdo_int_map *pages;            /* PBN -> page */
+  struct vdo_int_map *claims;           /* claim key -> claim */
 
   atomic_uint_fast64_t page_count;
   atomic_uint_fast64_t pages_read;
@@ -72,10 +73,8 @@ free_page (struct vdo_tree_page *page)
 }
 
 static void
-destroy_page (gpointer data)
+destroy_page (struct vdo_tree_page *page)
 {
-  struct vdo_tree_page *page = data;
-
   vdo_forget_dirty_page (page->tree->writer, &page->page);
   free_page (page);
 }
@@ -95,10 +94,8 @@ vdo_make_tree_zone (const struct vdo_tree_zone_config *config,
   t->writer = config->writer;
   t->read_only = config->read_only;
   t->overlay = config->overlay;
-  t->pages = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
-                                    destroy_page);
-  t->claims = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
-                                     g_free);
+  t->pages = vdo_int_map_new (0);
+  t->claims = vdo_int_map_new (0);
   atomic_init (&t->page_count, 0);
   atomic_init (&t->pages_read, 0);
   *tree_ret = t;
@@ -108,17 +105,26 @@ vdo_make_tree_zone (const struct vdo_tree_zone_config *config,
 void
 vdo_free_tree_zone (struct vdo_tree_zone *t)
 {
+  struct vdo_tree_page *page;
+  struct claim *claim;
+  size_t cursor = 0;
+
   if (t == NULL)
     return;
-  g_hash_table_destroy (t->pages);
-  g_hash_table_destroy (t->claims);
+  while ((page = vdo_int_map_next (t->pages, &cursor, NULL)) != NULL)
+    destroy_page (page);
+  cursor = 0;
+  while ((claim = vdo_int_map_next (t->claims, &cursor, NULL)) != NULL)
+    g_free (claim);
+  vdo_int_map_free (t->pages);
+  vdo_int_map_free (t->claims);
   g_free (t);
 }
 
 static struct vdo_tree_page *
 find_page (struct vdo_tree_zone *t, physical_block_number_t pbn)
 {
-  return g_hash_table_lookup (t->pages, &pbn);
+  return vdo_int_map_get (t->pages, pbn);
 }
 
 static struct vdo_tree_page *
@@ -135,7 +141,7 @@ new_page (struct vdo_tree_zone *t, physical_block_number_t pbn,
   page->tree = t;
   page->height = height;
   vdo_init_dirty_page (&page->page, data, pbn, true, NULL);
-  g_hash_table_insert (t->pages, &page->page.pbn, page);
+  vdo_int_map_put (t->pages, pbn, page);
   count (&t->page_count, 1);
   return page;
 }
@@ -186,7 +192,8 @@ page_loaded (struct vdo_completion *completion)
   if (completion->result != VDO_SUCCESS) {
     vdo_enter_read_only_mode (t->read_only, completion->result);
     /* Forget the page, so a later walk may try the read again. */
-    g_hash_table_remove (t->pages, &page->page.pbn);
+    vdo_int_map_remove (t->pages, page->page.pbn);
+    destroy_page (page);
     count (&t->page_count, -1);
     wake_waiters (waiters, VDO_READ_ONLY);
     return;
@@ -280,7 +287,7 @@ find_claim (struct vdo_tree_zone *t, physical_block_number_t parent_pbn,
 {
   uint64_t key = claim_key (parent_pbn, slot);
 
-  return g_hash_table_lookup (t->claims, &key);
+  return vdo_int_map_get (t->claims, key);
 }
 
 int
@@ -323,7 +330,7 @@ vdo_walk_tree (struct vdo_tree_zone *t, struct vdo_tree_walk *walk)
       if (claiming) {
         claim = g_new0 (struct claim, 1);
         claim->key = claim_key (pbn, slot);
-        g_hash_table_insert (t->claims, &claim->key, claim);
+        vdo_int_map_put (t->claims, claim->key, claim);
         walk->claimed = true;
       }
       walk->status = VDO_TREE_WALK_MISSING;
@@ -350,7 +357,8 @@ vdo_abandon_tree_page (struct vdo_tree_zone *t,
   if (claim == NULL)
     return;
   waiters = claim->waiters;
-  g_hash_table_remove (t->claims, &claim->key);
+  vdo_int_map_remove (t->claims, claim->key);
+  g_free (claim);
   wake_waiters (waiters, VDO_SUCCESS);
 }
 

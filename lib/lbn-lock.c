@@ -6,16 +6,16 @@
 
 #include <glib.h>
 
+#include "int-map.h"
 #include "lbn-lock.h"
 
 /* The holder is the head of the queue; waiters follow in order. */
 struct lbn_lock {
-  logical_block_number_t lbn;   /* the hash key points here */
   struct vdo_lbn_waiter *head, *tail;
 };
 
 struct vdo_lbn_lock_table {
-  GHashTable *locks;
+  struct vdo_int_map *locks;    /* LBN -> struct lbn_lock */
   GSList *free_locks;           /* recycled, to keep the hot path cheap */
 };
 
@@ -24,7 +24,7 @@ vdo_make_lbn_lock_table (struct vdo_lbn_lock_table **table_ret)
 {
   struct vdo_lbn_lock_table *t = g_new0 (struct vdo_lbn_lock_table, 1);
 
-  t->locks = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_free);
+  t->locks = vdo_int_map_new (0);
   *table_ret = t;
   return 0;
 }
@@ -32,9 +32,14 @@ vdo_make_lbn_lock_table (struct vdo_lbn_lock_table **table_ret)
 void
 vdo_free_lbn_lock_table (struct vdo_lbn_lock_table *t)
 {
+  struct lbn_lock *lock;
+  size_t cursor = 0;
+
   if (t == NULL)
     return;
-  g_hash_table_destroy (t->locks);
+  while ((lock = vdo_int_map_next (t->locks, &cursor, NULL)) != NULL)
+    g_free (lock);
+  vdo_int_map_free (t->locks);
   g_slist_free_full (t->free_locks, g_free);
   g_free (t);
 }
@@ -42,7 +47,7 @@ vdo_free_lbn_lock_table (struct vdo_lbn_lock_table *t)
 bool
 vdo_acquire_lbn_lock (struct vdo_lbn_lock_table *t, struct vdo_lbn_waiter *w)
 {
-  struct lbn_lock *lock = g_hash_table_lookup (t->locks, &w->lbn);
+  struct lbn_lock *lock = vdo_int_map_get (t->locks, w->lbn);
 
   w->next = NULL;
   if (lock != NULL) {
@@ -56,9 +61,8 @@ vdo_acquire_lbn_lock (struct vdo_lbn_lock_table *t, struct vdo_lbn_waiter *w)
   }
   else
     lock = g_new (struct lbn_lock, 1);
-  lock->lbn = w->lbn;
   lock->head = lock->tail = w;
-  g_hash_table_insert (t->locks, &lock->lbn, lock);
+  vdo_int_map_put (t->locks, w->lbn, lock);
   return true;
 }
 
@@ -66,14 +70,14 @@ void
 vdo_release_lbn_lock (struct vdo_lbn_lock_table *t,
                       struct vdo_lbn_waiter *holder)
 {
-  struct lbn_lock *lock = g_hash_table_lookup (t->locks, &holder->lbn);
+  struct lbn_lock *lock = vdo_int_map_get (t->locks, holder->lbn);
   struct vdo_lbn_waiter *next;
 
   g_assert (lock != NULL && lock->head == holder);
   next = holder->next;
   holder->next = NULL;
   if (next == NULL) {
-    g_hash_table_steal (t->locks, &holder->lbn);
+    vdo_int_map_remove (t->locks, holder->lbn);
     t->free_locks = g_slist_prepend (t->free_locks, lock);
     return;
   }
@@ -85,7 +89,7 @@ struct vdo_lbn_waiter *
 vdo_lbn_lock_holder (const struct vdo_lbn_lock_table *t,
                      logical_block_number_t lbn)
 {
-  struct lbn_lock *lock = g_hash_table_lookup (t->locks, &lbn);
+  struct lbn_lock *lock = vdo_int_map_get (t->locks, lbn);
 
   return lock != NULL ? lock->head : NULL;
 }
@@ -93,5 +97,5 @@ vdo_lbn_lock_holder (const struct vdo_lbn_lock_table *t,
 unsigned
 vdo_lbn_locks_held (const struct vdo_lbn_lock_table *t)
 {
-  return g_hash_table_size (t->locks);
+  return vdo_int_map_size (t->locks);
 }

@@ -5,22 +5,28 @@
 
 #include <glib.h>
 
+#include "int-map.h"
 #include "pbn-lock.h"
 #include "status.h"
 
 int
 vdo_init_pbn_lock_table (struct vdo_pbn_lock_table *table)
 {
-  table->locks = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
-                                        g_free);
+  table->locks = vdo_int_map_new (0);
   return VDO_SUCCESS;
 }
 
 void
 vdo_uninit_pbn_lock_table (struct vdo_pbn_lock_table *table)
 {
-  if (table->locks != NULL)
-    g_hash_table_destroy (table->locks);
+  struct vdo_pbn_lock *lock;
+  size_t cursor = 0;
+
+  if (table->locks == NULL)
+    return;
+  while ((lock = vdo_int_map_next (table->locks, &cursor, NULL)) != NULL)
+    g_free (lock);
+  vdo_int_map_free (table->locks);
   table->locks = NULL;
 }
 
@@ -29,9 +35,9 @@ vdo_find_pbn_lock (const struct vdo_pbn_lock_table *table,
                    physical_block_number_t pbn)
 {
   /* Most zones pin nothing most of the time: skip the hash. */
-  if (g_hash_table_size (table->locks) == 0)
+  if (vdo_int_map_size (table->locks) == 0)
     return NULL;
-  return g_hash_table_lookup (table->locks, &pbn);
+  return vdo_int_map_get (table->locks, pbn);
 }
 
 struct vdo_pbn_lock *
@@ -62,7 +68,7 @@ vdo_pin_pbn (struct vdo_pbn_lock_table *table, physical_block_number_t pbn,
   lock->holders = 1;
   lock->increment_limit = limit;
   atomic_init (&lock->increments_claimed, 0);
-  g_hash_table_insert (table->locks, &lock->pbn, lock);
+  vdo_int_map_put (table->locks, pbn, lock);
   return lock;
 }
 
@@ -92,7 +98,8 @@ vdo_unpin_pbn (struct vdo_pbn_lock_table *table, struct vdo_pbn_lock *lock)
   if (--lock->holders > 0)
     return false;
   free_block = lock->holds_provisional;
-  g_hash_table_remove (table->locks, &lock->pbn);
+  vdo_int_map_remove (table->locks, lock->pbn);
+  g_free (lock);
   return free_block;
 }
 

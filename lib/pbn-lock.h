@@ -33,9 +33,11 @@ struct vdo_pbn_lock {
   bool holds_provisional;
 };
 
+struct vdo_int_map;
+
 /* The pins of one physical zone, by PBN. */
 struct vdo_pbn_lock_table {
-  void *locks;                  /* GHashTable: pbn -> struct vdo_pbn_lock */
+  struct vdo_int_map *locks;    /* pbn -> struct vdo_pbn_lock */
 };
 
 int vdo_init_pbn_lock_table (struct vdo_pbn_lock_table *table);

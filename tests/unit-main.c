@@ -10,6 +10,7 @@
 static Suite *(*const suites[]) (void) = {
   checksum_suite,
   work_queue_suite,
+  int_map_suite,
   geometry_suite,
   index_geometry_suite,
   index_format_suite,

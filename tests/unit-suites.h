@@ -8,6 +8,7 @@
 
 Suite *checksum_suite (void);
 Suite *work_queue_suite (void);
+Suite *int_map_suite (void);
 Suite *dedupe_suite (void);
 Suite *write_ack_suite (void);
 Suite *pbn_lock_suite (void);
