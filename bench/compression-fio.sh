@@ -20,12 +20,15 @@
 #
 #   bench/compression-fio.sh [BUILD_DIR]   (or: make bench-compression-fio)
 #
-# Rounds: this VM's MiB/s vary by up to 1.5x between runs of one job,
-# so each round runs the file plugin, then vdo with compression off and
-# on, on fresh files, and the ratios are of the medians over the rounds.
-# Every run starts with no dirty pages (run_fio syncs first).
+# Rounds: this VM's MiB/s vary by up to 2.5x between runs of one job
+# (the host steals up to a third of the CPU), so each round runs the
+# file plugin and vdo with compression off and on, on fresh files, in
+# turn: file first in odd rounds and last in even ones, so neither gains
+# from going first.  It prints the medians of MiB/s, and the medians of
+# each round's own ratios, which compare runs only seconds apart.  Every
+# run starts with no dirty pages (run_fio syncs first).
 #
-# Environment: RUNTIME (seconds per run, 15), ROUNDS (3), SIZE (fio's
+# Environment: RUNTIME (seconds per run, 15), ROUNDS (5), SIZE (fio's
 # range, 2G), COMPRESS_PERCENTAGE (60), DEDUPE (off), PLUGIN_ARGS (more
 # key=value for the vdo plugin).
 set -euo pipefail
@@ -33,7 +36,7 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 bench_setup "${1:-}" vdo-bench-compression-fio
 runtime=${RUNTIME:-15}
-rounds=${ROUNDS:-3}
+rounds=${ROUNDS:-5}
 size=${SIZE:-2G}
 pct=${COMPRESS_PERCENTAGE:-60}
 read -r -a plugin_args <<< "${PLUGIN_ARGS:-}"
@@ -52,44 +55,57 @@ median () {  # VALUE...
 }
 
 echo "data: ${pct}% compressible per 4 KiB, unique; vdo plugin args: ${plugin_args[*]}"
-echo "$rounds rounds of $runtime s; MiB/s are medians (each round's in brackets)"
+echo "$rounds rounds of $runtime s; MiB/s and ratios are medians over the rounds"
 printf '%-20s %10s %10s %10s %8s %8s %12s %12s\n' job "file MiB/s" "off MiB/s" \
   "on MiB/s" off/file on/file "used/lbn off" "used/lbn on"
 for job in "${jobs[@]}"; do
   read -r name args <<< "$job"
-  declare -A mibs=([file]="" [off]="" [on]="") used=()
-  for _ in $(seq "$rounds"); do
-    # Fresh, as bench/run.sh makes them: sparse, on the same filesystem.
-    rm -f "$dir"/*.img
-    truncate -s 8G "$dir/file.img"
-    start file file "$dir/file.img"
-    # shellcheck disable=SC2086 # a list of fio options
-    run_fio "$name" file $args "${data[@]}"
-    stop file
-    mibs[file]+=" $(fio_mibs "$dir/$name-file.json")"
-    for c in off on; do
-      truncate -s 16G "$dir/vdo-$c.img"
-      "$vdoadm" format --logical-size=8G --slab-bits=19 "$dir/vdo-$c.img" > /dev/null
-      start "vdo-$c" "$plugin" disk="$dir/vdo-$c.img" compression="$c" "${plugin_args[@]}"
-      # shellcheck disable=SC2086
-      run_fio "$name" "vdo-$c" $args "${data[@]}"
-      stop "vdo-$c"
-      mibs[$c]+=" $(fio_mibs "$dir/$name-vdo-$c.json")"
+  declare -A mibs=([file]="" [off]="" [on]="") ratios=([off]="" [on]="") used=()
+  for round in $(seq "$rounds"); do
+    declare -A this=()
+    order=(file off on)
+    [ $((round % 2)) = 0 ] && order=(on off file)
+    for kind in "${order[@]}"; do
+      # Fresh, as bench/run.sh makes them: sparse, on the same filesystem.
+      rm -f "$dir"/*.img
+      if [ "$kind" = file ]; then
+        truncate -s 8G "$dir/file.img"
+        start file file "$dir/file.img"
+      else
+        truncate -s 16G "$dir/vdo-$kind.img"
+        "$vdoadm" format --logical-size=8G --slab-bits=19 "$dir/vdo-$kind.img" > /dev/null
+        start "$kind" "$plugin" disk="$dir/vdo-$kind.img" compression="$kind" \
+          "${plugin_args[@]}"
+      fi
+      # shellcheck disable=SC2086 # a list of fio options
+      run_fio "$name" "$kind" $args "${data[@]}"
+      stop "$kind"
+      this[$kind]=$(fio_mibs "$dir/$name-$kind.json")
+      mibs[$kind]+=" ${this[$kind]}"
+      [ "$kind" = file ] && continue
       # Physical blocks per logical block mapped (1 without compression),
       # of the last round.
-      used[$c]=$("$vdoadm" stats --json "$dir/vdo-$c.img" | /usr/bin/python3 -c '
+      used[$kind]=$("$vdoadm" stats --json "$dir/vdo-$kind.img" | /usr/bin/python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 print("%.3f" % (s["data_blocks_used"] / max(1, s["logical_blocks_used"])))')
     done
+    for c in off on; do
+      ratios[$c]+=" $(awk -v a="${this[$c]}" -v b="${this[file]}" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')"
+    done
   done
   # shellcheck disable=SC2086 # lists of numbers
   { f=$(median ${mibs[file]}); off=$(median ${mibs[off]}); on=$(median ${mibs[on]}); }
-  printf '%-20s %10.1f %10.1f %10.1f %8s %8s %12s %12s\n' "$name" "$f" "$off" "$on" \
-    "$(ratio "$off" "$f")" "$(ratio "$on" "$f")" "${used[off]}" "${used[on]}"
+  # shellcheck disable=SC2086
+  printf '%-20s %10.1f %10.1f %10.1f %7.0f%% %7.0f%% %12s %12s\n' "$name" "$f" "$off" "$on" \
+    "$(median ${ratios[off]})" "$(median ${ratios[on]})" "${used[off]}" "${used[on]}"
   for c in file off on; do
     # shellcheck disable=SC2086
-    printf '  %-5s [%s ]\n' "$c" "$(printf ' %.1f' ${mibs[$c]})"
+    printf '  %-5s MiB/s [%s ]\n' "$c" "$(printf ' %.1f' ${mibs[$c]})"
+  done
+  for c in off on; do
+    # shellcheck disable=SC2086
+    printf '  %-5s %%file [%s ]\n' "$c" "$(printf ' %.0f' ${ratios[$c]})"
   done
 done
 echo "target: on/file >= 70% for rand-write-4K-qd32"
