@@ -900,6 +900,23 @@ read_mapped_block (struct data_vio *dv)
 
 /* --- Lookup -------------------------------------------------------------- */
 
+/* The launch promised a write the most it might allocate: tree pages as
+ * well as its data block.  Once its tree path is whole it needs at most
+ * the data block (none for zeros), so the rest is spare again at once,
+ * not when the write finishes, which may be a while for a fragment
+ * waiting in the packer.  Near a full volume, such idle promises would
+ * give other writes ENOSPC while blocks are free. */
+static void
+return_unneeded_promise (struct data_vio *dv)
+{
+  unsigned int needed = dv->is_zero ? 0 : 1;
+
+  if (dv->promised_blocks > needed) {
+    vdo_return_claimed_blocks (dv->vdo->depot, dv->promised_blocks - needed);
+    dv->promised_blocks = needed;
+  }
+}
+
 static void
 mapping_found (struct vdo_completion *completion)
 {
@@ -957,6 +974,7 @@ mapping_found (struct vdo_completion *completion)
       allocate_tree_page (dv);
       return;
     }
+    return_unneeded_promise (dv);
     if (dv->length < VDO_BLOCK_SIZE) {
       read_mapped_block (dv);
       return;

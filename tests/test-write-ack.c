@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io.h"
 #include "status.h"
@@ -317,6 +318,66 @@ START_TEST (test_promised_blocks_are_kept)
 }
 END_TEST
 
+/* A write acknowledged at launch is promised five blocks, in case its
+ * LBN needs tree pages.  Once its lookup finds the path whole, all but
+ * its data block must be spare again, though the write itself waits in
+ * the packer for company: otherwise, near a full volume, other writes
+ * would get ENOSPC with blocks free. */
+START_TEST (test_unneeded_promise_is_returned)
+{
+  struct vdo_options options = {
+    .write_policy = VDO_WRITE_POLICY_ASYNC,
+    .single_zone_thread = true,
+    .compression = true,
+    /* The lone fragment waits until the flush. */
+    .packer_wait_us = UINT64_C (600) * 1000 * 1000,
+  };
+  uint8_t *data = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
+  uint8_t *back = vdo_io_alloc_buffer (VDO_BLOCK_SIZE);
+  struct vdo_statistics stats;
+  block_count_t spare, held;
+  struct vdo *vdo;
+  unsigned int waited;
+
+  ck_assert_int_eq (vdo_load (test_vol.path, &options, &vdo), VDO_SUCCESS);
+  ck_assert_int_eq (vdo_start (vdo), VDO_SUCCESS);
+  /* LBN 0's tree path, allocated; LBN 1 shares it. */
+  memset (data, 'a', VDO_BLOCK_SIZE);
+  ck_assert_int_eq (vdo_write (vdo, data, VDO_BLOCK_SIZE, 0, false), 0);
+  ck_assert_int_eq (vdo_flush (vdo), 0);
+
+  /* Leave just enough spare for a promise (request.c keeps five blocks
+   * per data_vio spare), and two more. */
+  vdo_get_statistics (vdo, &stats);
+  spare = (block_count_t) vdo->data_vio_count * 5 + 5 + 2;
+  held = stats.free_blocks - spare;
+  ck_assert (vdo_claim_blocks (vdo->depot, held));
+
+  memset (data, 'b', VDO_BLOCK_SIZE);
+  ck_assert_int_eq (vdo_write (vdo, data, VDO_BLOCK_SIZE, VDO_BLOCK_SIZE,
+                               false), 0);
+  /* Acknowledged at launch; wait until it reaches the packer. */
+  for (waited = 0; waited < 10000; waited++) {
+    vdo_get_statistics (vdo, &stats);
+    if (stats.compressed_fragments_in_packer == 1)
+      break;
+    usleep (1000);
+  }
+  ck_assert_uint_eq (stats.compressed_fragments_in_packer, 1);
+  /* It holds one block (its reservation); the other four are spare. */
+  ck_assert (vdo_claim_blocks (vdo->depot, spare - 1));
+  ck_assert (!vdo_claim_blocks (vdo->depot, 1));
+  vdo_return_claimed_blocks (vdo->depot, held + spare - 1);
+
+  ck_assert_int_eq (vdo_flush (vdo), 0);
+  ck_assert_int_eq (vdo_read (vdo, back, VDO_BLOCK_SIZE, VDO_BLOCK_SIZE), 0);
+  ck_assert (memcmp (back, data, VDO_BLOCK_SIZE) == 0);
+  stop_and_audit (vdo);
+  vdo_io_free_buffer (data);
+  vdo_io_free_buffer (back);
+}
+END_TEST
+
 /* Writers racing to the brim, some of their requests FUA: a FUA write
  * takes its blocks as it goes, so it must not take those promised to
  * writes already acknowledged.  Each writer stops at its first ENOSPC;
@@ -420,6 +481,7 @@ write_ack_suite (void)
   tcase_add_test (tc, test_full_volume_fails_the_write_not_the_flush);
   tcase_add_test (tc, test_empty_pool_wakes_every_waiter);
   tcase_add_test (tc, test_promised_blocks_are_kept);
+  tcase_add_test (tc, test_unneeded_promise_is_returned);
   tcase_add_test (tc, test_fua_writers_leave_acknowledged_blocks);
   suite_add_tcase (s, tc);
   return s;
