@@ -117,7 +117,7 @@ vdo_make_page_cache (const struct vdo_page_cache_config *config,
   vdo_list_init (&c->free_pages);
   vdo_list_init (&c->clean_pages);
   vdo_list_init (&c->dirty_pages);
-  c->page_map = vdo_int_map_new (0);
+  c->page_map = vdo_int_map_new ();
   c->fresh_pbns = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
                                          NULL);
   c->pages = calloc (c->page_count, sizeof *c->pages);

@@ -94,8 +94,8 @@ vdo_make_tree_zone (const struct vdo_tree_zone_config *config,
   t->writer = config->writer;
   t->read_only = config->read_only;
   t->overlay = config->overlay;
-  t->pages = vdo_int_map_new (0);
-  t->claims = vdo_int_map_new (0);
+  t->pages = vdo_int_map_new ();
+  t->claims = vdo_int_map_new ();
   atomic_init (&t->page_count, 0);
   atomic_init (&t->pages_read, 0);
   *tree_ret = t;

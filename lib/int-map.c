@@ -42,11 +42,11 @@ set_slots (struct vdo_int_map *map, size_t count)
 }
 
 struct vdo_int_map *
-vdo_int_map_new (size_t capacity)
+vdo_int_map_new (void)
 {
   struct vdo_int_map *map = g_new0 (struct vdo_int_map, 1);
 
-  set_slots (map, capacity * 2 > MIN_SLOTS ? capacity * 2 : MIN_SLOTS);
+  set_slots (map, MIN_SLOTS);
   return map;
 }
 

@@ -18,8 +18,8 @@
 
 struct vdo_int_map;
 
-/* An empty map with room for about CAPACITY entries before it grows. */
-struct vdo_int_map *vdo_int_map_new (size_t capacity);
+/* An empty map; it grows as entries are put. */
+struct vdo_int_map *vdo_int_map_new (void);
 void vdo_int_map_free (struct vdo_int_map *map);
 
 size_t vdo_int_map_size (const struct vdo_int_map *map);

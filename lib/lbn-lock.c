@@ -24,7 +24,7 @@ vdo_make_lbn_lock_table (struct vdo_lbn_lock_table **table_ret)
 {
   struct vdo_lbn_lock_table *t = g_new0 (struct vdo_lbn_lock_table, 1);
 
-  t->locks = vdo_int_map_new (0);
+  t->locks = vdo_int_map_new ();
   *table_ret = t;
   return 0;
 }

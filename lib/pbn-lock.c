@@ -12,7 +12,7 @@
 int
 vdo_init_pbn_lock_table (struct vdo_pbn_lock_table *table)
 {
-  table->locks = vdo_int_map_new (0);
+  table->locks = vdo_int_map_new ();
   return VDO_SUCCESS;
 }
 

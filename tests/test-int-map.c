@@ -43,7 +43,7 @@ differences (struct vdo_int_map *map, GHashTable *model)
 
 START_TEST (test_put_get_remove)
 {
-  struct vdo_int_map *map = vdo_int_map_new (0);
+  struct vdo_int_map *map = vdo_int_map_new ();
 
   ck_assert_ptr_null (vdo_int_map_get (map, 7));
   ck_assert_ptr_null (vdo_int_map_put (map, 7, (void *) value_of (7)));
@@ -71,7 +71,7 @@ END_TEST
 static void
 random_operations (uint64_t key_space, uint64_t stride, unsigned int seed)
 {
-  struct vdo_int_map *map = vdo_int_map_new (4);
+  struct vdo_int_map *map = vdo_int_map_new ();
   GHashTable *model = g_hash_table_new_full (g_int64_hash, g_int64_equal,
                                              g_free, NULL);
   GRand *rand = g_rand_new_with_seed (seed);
@@ -132,7 +132,7 @@ START_TEST (test_runs_that_wrap)
   unsigned int round, i, wrong = 0;
 
   for (round = 0; round < 400; round++) {
-    struct vdo_int_map *map = vdo_int_map_new (8);
+    struct vdo_int_map *map = vdo_int_map_new ();
     GHashTable *model = g_hash_table_new (g_int64_hash, g_int64_equal);
     uint64_t pool[15];
 
