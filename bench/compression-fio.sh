@@ -30,7 +30,8 @@
 #
 # Environment: RUNTIME (seconds per run, 15), ROUNDS (5), SIZE (fio's
 # range, 2G), COMPRESS_PERCENTAGE (60), DEDUPE (off), PLUGIN_ARGS (more
-# key=value for the vdo plugin).
+# key=value for the vdo plugin), DURABLE (1: each job ends with a flush,
+# counted in its MiB/s; see README.md).
 set -euo pipefail
 # shellcheck source=bench/common.sh
 . "$(dirname "$0")/common.sh"

@@ -12,7 +12,8 @@
 #
 # Environment: RUNTIME (seconds per job, 15), SIZE (fio's range, 2G),
 # DEDUPE_PERCENTAGE (80), PLUGIN_ARGS (more key=value for the vdo plugin;
-# dedupe=on is passed when it takes it).
+# dedupe=on is passed when it takes it), DURABLE (1: each job ends with
+# a flush, counted in its MiB/s; see README.md).
 set -euo pipefail
 # shellcheck source=bench/common.sh
 . "$(dirname "$0")/common.sh"

@@ -3,7 +3,8 @@
 # fio's nbd engine, and print each job's throughput ratio and the vdo
 # server's peak RSS.  Not a test: timings vary with the machine.
 #
-#   bench/run.sh [BUILD_DIR]      (RUNTIME=seconds per job, default 15)
+#   bench/run.sh [BUILD_DIR]      (RUNTIME=seconds per job, default 15;
+#                                 DURABLE=1: jobs end with a flush, see README.md)
 set -euo pipefail
 # shellcheck source=bench/common.sh
 . "$(dirname "$0")/common.sh"
