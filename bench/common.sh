@@ -18,11 +18,18 @@ bench_setup () {  # BUILD_DIR TEMPLATE
   pids=()
   declare -gA started=()
   trap bench_cleanup EXIT
-  if [ "${DURABLE:-0}" = 1 ]; then
-    echo "DURABLE=1: each fio job ends with a flush (--end_fsync=1), and its MiB/s"
-    echo "count the time the flush takes: what a server only buffered, it pays"
-    echo "for writing out."
-  fi
+  # run_fio's extra options, from DURABLE.
+  durable_args=()
+  case ${DURABLE:-0} in
+    0) ;;
+    1)
+      durable_args=(--end_fsync=1)
+      echo "DURABLE=1: each fio job ends with a flush (--end_fsync=1), and its MiB/s"
+      echo "include the time the flush takes: what a server only buffered, it pays"
+      echo "for writing out."
+      ;;
+    *) bench_fail "DURABLE must be 0 or 1, not '$DURABLE'" ;;
+  esac
 }
 
 bench_cleanup () {
@@ -77,15 +84,14 @@ plugin_has () {  # KEY
 }
 
 # shellcheck disable=SC2154 # size and runtime are the caller's
-run_fio () {  # NAME TARGET ARGS...   (uses $size and $runtime)
-  local name=$1 target=$2 durable=(); shift 2
-  [ "${DURABLE:-0}" = 1 ] && durable=(--end_fsync=1)
+run_fio () {  # NAME TARGET ARGS...   (uses $size, $runtime, $durable_args)
+  local name=$1 target=$2; shift 2
   # Start with no dirty pages: an earlier run's writeback (the file
   # plugin leaves gigabytes of it) must not be charged to this one.
   sync
   fio --name="$name" --ioengine=nbd --uri="$(uri "$target")" \
       --size="$size" --runtime="$runtime" --time_based --refill_buffers \
-      --randrepeat=0 --norandommap --output-format=json "${durable[@]}" "$@" \
+      --randrepeat=0 --norandommap --output-format=json "${durable_args[@]}" "$@" \
       > "$dir/$name-$target.json"
 }
 
