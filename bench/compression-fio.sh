@@ -14,6 +14,11 @@
 # physical block per block written (at 50%, fragments just over half the
 # data area would each take a whole block, and compression save nothing).
 #
+# nbdkit's null plugin, which drops what it is sent, runs in each round
+# too, as a ceiling: what fio and nbdkit's protocol handling, which
+# every plugin pays, leave for a plugin's own work.  file/null shows
+# what the file plugin's own work, a page-cache copy per write, costs.
+#
 # Dedupe is off by default: every block is unique, so the index could
 # only add its own cost, which bench/dedupe-fio.sh measures; this bench
 # is about compression's.  DEDUPE=on measures both together.
@@ -57,19 +62,23 @@ median () {  # VALUE...
 
 echo "data: ${pct}% compressible per 4 KiB, unique; vdo plugin args: ${plugin_args[*]}"
 echo "$rounds rounds of $runtime s; MiB/s and ratios are medians over the rounds"
-printf '%-20s %10s %10s %10s %8s %8s %12s %12s\n' job "file MiB/s" "off MiB/s" \
-  "on MiB/s" off/file on/file "used/lbn off" "used/lbn on"
+printf '%-20s %10s %10s %10s %10s %9s %8s %8s %12s %12s\n' job "null MiB/s" \
+  "file MiB/s" "off MiB/s" "on MiB/s" file/null off/file on/file "used/lbn off" \
+  "used/lbn on"
 for job in "${jobs[@]}"; do
   read -r name args <<< "$job"
-  declare -A mibs=([file]="" [off]="" [on]="") ratios=([off]="" [on]="") used=()
+  declare -A mibs=([null]="" [file]="" [off]="" [on]="") used=()
+  declare -A ratios=([file]="" [off]="" [on]="")
   for round in $(seq "$rounds"); do
     declare -A this=()
-    order=(file off on)
-    [ $((round % 2)) = 0 ] && order=(on off file)
+    order=(null file off on)
+    [ $((round % 2)) = 0 ] && order=(on off file null)
     for kind in "${order[@]}"; do
       # Fresh, as bench/run.sh makes them: sparse, on the same filesystem.
       rm -f "$dir"/*.img
-      if [ "$kind" = file ]; then
+      if [ "$kind" = null ]; then
+        start null null 8G
+      elif [ "$kind" = file ]; then
         truncate -s 8G "$dir/file.img"
         start file file "$dir/file.img"
       else
@@ -83,7 +92,7 @@ for job in "${jobs[@]}"; do
       stop "$kind"
       this[$kind]=$(fio_mibs "$dir/$name-$kind.json")
       mibs[$kind]+=" ${this[$kind]}"
-      [ "$kind" = file ] && continue
+      case $kind in null | file) continue ;; esac
       # Physical blocks per logical block mapped (1 without compression),
       # of the last round.
       used[$kind]=$("$vdoadm" stats --json "$dir/vdo-$kind.img" | /usr/bin/python3 -c '
@@ -91,19 +100,25 @@ import json, sys
 s = json.load(sys.stdin)
 print("%.3f" % (s["data_blocks_used"] / max(1, s["logical_blocks_used"])))')
     done
-    for c in off on; do
-      ratios[$c]+=" $(awk -v a="${this[$c]}" -v b="${this[file]}" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')"
+    # off and on against file; file against null.
+    for c in file off on; do
+      base="file"
+      [ "$c" = file ] && base="null"
+      ratios[$c]+=" $(awk -v a="${this[$c]}" -v b="${this[$base]}" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')"
     done
   done
   # shellcheck disable=SC2086 # lists of numbers
-  { f=$(median ${mibs[file]}); off=$(median ${mibs[off]}); on=$(median ${mibs[on]}); }
+  { n=$(median ${mibs[null]}); f=$(median ${mibs[file]}); off=$(median ${mibs[off]}); on=$(median ${mibs[on]}); }
   # shellcheck disable=SC2086
-  printf '%-20s %10.1f %10.1f %10.1f %7.0f%% %7.0f%% %12s %12s\n' "$name" "$f" "$off" "$on" \
-    "$(median ${ratios[off]})" "$(median ${ratios[on]})" "${used[off]}" "${used[on]}"
-  for c in file off on; do
+  printf '%-20s %10.1f %10.1f %10.1f %10.1f %8.0f%% %7.0f%% %7.0f%% %12s %12s\n' "$name" "$n" "$f" \
+    "$off" "$on" "$(median ${ratios[file]})" "$(median ${ratios[off]})" \
+    "$(median ${ratios[on]})" "${used[off]}" "${used[on]}"
+  for c in null file off on; do
     # shellcheck disable=SC2086
     printf '  %-5s MiB/s [%s ]\n' "$c" "$(printf ' %.1f' ${mibs[$c]})"
   done
+  # shellcheck disable=SC2086
+  printf '  file  %%null [%s ]\n' "$(printf ' %.0f' ${ratios[file]})"
   for c in off on; do
     # shellcheck disable=SC2086
     printf '  %-5s %%file [%s ]\n' "$c" "$(printf ' %.0f' ${ratios[$c]})"

@@ -8,6 +8,12 @@
 # volumes, so none starts with another's data or index entries.  Not a
 # test: timings vary with the machine.
 #
+# nbdkit's null plugin, which drops what it is sent, runs in the same
+# run as a ceiling: what fio and nbdkit's protocol handling leave for a
+# plugin's own work.  file/null shows what the file plugin's own work, a
+# page-cache copy per write, costs; vdo/file of 100% asks that all of
+# vdo's work per write cost no more than that copy.
+#
 #   bench/dedupe-fio.sh [BUILD_DIR]      (or: make bench-dedupe-fio)
 #
 # Environment: RUNTIME (seconds per job, 15), SIZE (fio's range, 2G),
@@ -38,8 +44,8 @@ kinds=(
   "dedupe$dup --dedupe_percentage=$dup"
 )
 
-printf '%-20s %-9s %11s %11s %8s %10s %7s\n' job data "file MiB/s" "vdo MiB/s" vdo/file \
-  "vdo RSS" saving
+printf '%-20s %-9s %10s %10s %10s %9s %8s %10s %7s\n' job data "null MiB/s" \
+  "file MiB/s" "vdo MiB/s" file/null vdo/file "vdo RSS" saving
 declare -A vdo_mibs
 for job in "${jobs[@]}"; do
   read -r name args <<< "$job"
@@ -50,22 +56,27 @@ for job in "${jobs[@]}"; do
     truncate -s 16G "$dir/vdo.img"
     "$vdoadm" format --logical-size=8G --slab-bits=19 "$dir/vdo.img" > /dev/null
     truncate -s 8G "$dir/file.img"
+    start null null 8G
     start file file "$dir/file.img"
     start vdo "$plugin" disk="$dir/vdo.img" "${plugin_args[@]}"
     # shellcheck disable=SC2086 # lists of fio options
+    run_fio "$name-$data" null $args $extra
+    # shellcheck disable=SC2086
     run_fio "$name-$data" file $args $extra
     # shellcheck disable=SC2086
     run_fio "$name-$data" vdo $args $extra
     rss=$(peak_rss vdo)
     stop vdo
     stop file
+    stop null
     # How much the volume saved: about DEDUPE_PERCENTAGE when it dedupes.
     saving=$("$vdoadm" stats --json "$dir/vdo.img" |
       /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["saving_percent"])')
-    { read -r f; read -r v; } < <(fio_mibs "$dir/$name-$data-file.json" "$dir/$name-$data-vdo.json")
+    { read -r n; read -r f; read -r v; } < <(fio_mibs "$dir/$name-$data-null.json" \
+      "$dir/$name-$data-file.json" "$dir/$name-$data-vdo.json")
     vdo_mibs[$name-$data]=$v
-    printf '%-20s %-9s %11.1f %11.1f %8s %10s %6s%%\n' "$name" "$data" "$f" "$v" \
-      "$(ratio "$v" "$f")" "$rss" "$saving"
+    printf '%-20s %-9s %10.1f %10.1f %10.1f %9s %8s %10s %6s%%\n' "$name" "$data" "$n" \
+      "$f" "$v" "$(ratio "$f" "$n")" "$(ratio "$v" "$f")" "$rss" "$saving"
   done
 done
 echo "on vdo, duplicate-heavy (dedupe$dup) / unique MiB/s (target >= 100%):"
