@@ -111,6 +111,10 @@ ratio () {  # A B -> A / B as a percentage
   awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", (b > 0 ? 100 * a / b : 0) }'
 }
 
+percent () {  # A B -> 100 * A / B, to one decimal, for further arithmetic
+  awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }'
+}
+
 # The top-level KEY of the JSON object in FILE.
 json_field () {  # FILE KEY
   /usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"

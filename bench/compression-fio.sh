@@ -100,11 +100,9 @@ import json, sys
 s = json.load(sys.stdin)
 print("%.3f" % (s["data_blocks_used"] / max(1, s["logical_blocks_used"])))')
     done
-    # off and on against file; file against null.
-    for c in file off on; do
-      base="file"
-      [ "$c" = file ] && base="null"
-      ratios[$c]+=" $(awk -v a="${this[$c]}" -v b="${this[$base]}" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }')"
+    ratios[file]+=" $(percent "${this[file]}" "${this[null]}")"
+    for c in off on; do
+      ratios[$c]+=" $(percent "${this[$c]}" "${this[file]}")"
     done
   done
   # shellcheck disable=SC2086 # lists of numbers
