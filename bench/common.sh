@@ -83,16 +83,26 @@ plugin_has () {  # KEY
   nbdkit "$plugin" --help 2>/dev/null | grep "^ *$1=" > /dev/null
 }
 
+# The machine's CPU time so far, in clock ticks: "BUSY IDLE STEAL".
+# BUSY counts every process and the kernel's own work (interrupts,
+# kworkers writing back and syncing); STEAL is time the host ran
+# something else.
+cpu_ticks () {
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6, $9 }' /proc/stat
+}
+
 # shellcheck disable=SC2154 # size and runtime are the caller's
 run_fio () {  # NAME TARGET ARGS...   (uses $size, $runtime, $durable_args)
   local name=$1 target=$2; shift 2
   # Start with no dirty pages: an earlier run's writeback (the file
   # plugin leaves gigabytes of it) must not be charged to this one.
   sync
+  cpu_ticks > "$dir/$name-$target.cpu"
   fio --name="$name" --ioengine=nbd --uri="$(uri "$target")" \
       --size="$size" --runtime="$runtime" --time_based --refill_buffers \
       --randrepeat=0 --norandommap --output-format=json "${durable_args[@]}" "$@" \
       > "$dir/$name-$target.json"
+  cpu_ticks >> "$dir/$name-$target.cpu"
 }
 
 # Read and write MiB/s of fio JSON outputs, one line each.
@@ -104,6 +114,27 @@ for path in sys.argv[1:]:
     # fio's nbd engine prints a line before the JSON.
     j = json.loads(text[text.index("{"):])["jobs"][0]
     print("%.3f" % ((j["read"]["bw"] + j["write"]["bw"]) / 1024.0))
+PY
+}
+
+# The whole machine's CPU per I/O during run_fio runs, a line each:
+# "US IDLE", the busy microseconds per I/O (fio, the server, and the
+# kernel's work for both, such as writeback) and the percentage of time
+# no CPU had work.  MiB/s say how fast; this says what each I/O cost,
+# including the kernel work a server causes but does not run itself.
+fio_cpu () {  # NAME-TARGET...
+  /usr/bin/python3 - "$dir" "$(getconf CLK_TCK)" "$@" <<'PY'
+import json, sys
+base, hz = sys.argv[1], int(sys.argv[2])
+for run in sys.argv[3:]:
+    text = open("%s/%s.json" % (base, run)).read()
+    j = json.loads(text[text.index("{"):])["jobs"][0]
+    ios = j["read"]["total_ios"] + j["write"]["total_ios"]
+    (b0, i0, s0), (b1, i1, s1) = [[int(x) for x in line.split()]
+                                  for line in open("%s/%s.cpu" % (base, run))]
+    busy, idle, steal = b1 - b0, i1 - i0, s1 - s0
+    print("%.1f %.0f" % (busy * 1e6 / hz / max(1, ios),
+                         100.0 * idle / max(1, busy + idle + steal)))
 PY
 }
 

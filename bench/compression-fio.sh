@@ -33,6 +33,10 @@
 # each round's own ratios, which compare runs only seconds apart.  Every
 # run starts with no dirty pages (run_fio syncs first).
 #
+# Each run also measures the whole machine's CPU per write (fio, nbdkit
+# and the kernel's work for them, such as writeback) and idle time: on
+# this small VM, throughput follows from what each write costs.
+#
 # Environment: RUNTIME (seconds per run, 15), ROUNDS (5), SIZE (fio's
 # range, 2G), COMPRESS_PERCENTAGE (60), DEDUPE (off), PLUGIN_ARGS (more
 # key=value for the vdo plugin), DURABLE (1: each job ends with a flush,
@@ -69,6 +73,7 @@ for job in "${jobs[@]}"; do
   read -r name args <<< "$job"
   declare -A mibs=([null]="" [file]="" [off]="" [on]="") used=()
   declare -A ratios=([file]="" [off]="" [on]="")
+  declare -A cpus=([null]="" [file]="" [off]="" [on]="") idles=()
   for round in $(seq "$rounds"); do
     declare -A this=()
     order=(null file off on)
@@ -92,6 +97,9 @@ for job in "${jobs[@]}"; do
       stop "$kind"
       this[$kind]=$(fio_mibs "$dir/$name-$kind.json")
       mibs[$kind]+=" ${this[$kind]}"
+      read -r us idle < <(fio_cpu "$name-$kind")
+      cpus[$kind]+=" $us"
+      idles[$kind]+=" $idle"
       case $kind in null | file) continue ;; esac
       # Physical blocks per logical block mapped (1 without compression),
       # of the last round.
@@ -121,5 +129,14 @@ print("%.3f" % (s["data_blocks_used"] / max(1, s["logical_blocks_used"])))')
     # shellcheck disable=SC2086
     printf '  %-5s %%file [%s ]\n' "$c" "$(printf ' %.0f' ${ratios[$c]})"
   done
+  # The whole machine's, medians over the rounds.
+  cpu_line="" idle_line=""
+  for c in null file off on; do
+    # shellcheck disable=SC2086
+    cpu_line+="${cpu_line:+, }$c $(median ${cpus[$c]})"
+    # shellcheck disable=SC2086
+    idle_line+="${idle_line:+, }$c $(printf '%.0f' "$(median ${idles[$c]})")"
+  done
+  printf '  CPU us/write [ %s ]\n  idle %%       [ %s ]\n' "$cpu_line" "$idle_line"
 done
 echo "target: on/file >= 70% for rand-write-4K-qd32"

@@ -12,7 +12,9 @@
 # run as a ceiling: what fio and nbdkit's protocol handling leave for a
 # plugin's own work.  file/null shows what the file plugin's own work, a
 # page-cache copy per write, costs; vdo/file of 100% asks that all of
-# vdo's work per write cost no more than that copy.
+# vdo's work per write cost no more than that copy.  The last column is
+# the whole machine's CPU per write in each run (fio, nbdkit, and the
+# kernel's work for them, such as writeback).
 #
 #   bench/dedupe-fio.sh [BUILD_DIR]      (or: make bench-dedupe-fio)
 #
@@ -44,8 +46,9 @@ kinds=(
   "dedupe$dup --dedupe_percentage=$dup"
 )
 
-printf '%-20s %-9s %10s %10s %10s %9s %8s %10s %7s\n' job data "null MiB/s" \
-  "file MiB/s" "vdo MiB/s" file/null vdo/file "vdo RSS" saving
+printf '%-20s %-9s %10s %10s %10s %9s %8s %10s %7s  %s\n' job data "null MiB/s" \
+  "file MiB/s" "vdo MiB/s" file/null vdo/file "vdo RSS" saving \
+  "CPU us/write null/file/vdo"
 declare -A vdo_mibs
 for job in "${jobs[@]}"; do
   read -r name args <<< "$job"
@@ -75,8 +78,10 @@ for job in "${jobs[@]}"; do
     { read -r n; read -r f; read -r v; } < <(fio_mibs "$dir/$name-$data-null.json" \
       "$dir/$name-$data-file.json" "$dir/$name-$data-vdo.json")
     vdo_mibs[$name-$data]=$v
-    printf '%-20s %-9s %10.1f %10.1f %10.1f %9s %8s %10s %6s%%\n' "$name" "$data" "$n" \
-      "$f" "$v" "$(ratio "$f" "$n")" "$(ratio "$v" "$f")" "$rss" "$saving"
+    cpu=$(fio_cpu "$name-$data-null" "$name-$data-file" "$name-$data-vdo" |
+      awk '{ printf "%s%s", (NR > 1 ? "/" : ""), $1 }')
+    printf '%-20s %-9s %10.1f %10.1f %10.1f %9s %8s %10s %6s%%  %s\n' "$name" "$data" "$n" \
+      "$f" "$v" "$(ratio "$f" "$n")" "$(ratio "$v" "$f")" "$rss" "$saving" "$cpu"
   done
 done
 echo "on vdo, duplicate-heavy (dedupe$dup) / unique MiB/s (target >= 100%):"
