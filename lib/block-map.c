@@ -307,14 +307,28 @@ leaf_page_ready (struct vdo_completion *completion)
   lookup->continuation (lookup, completion->result);
 }
 
+/* Pin the leaf page at lookup->walk.pbn; the continuation runs when it
+ * is in the cache, now or after a read. */
+static void
+pin_leaf (struct vdo_block_map_lookup *lookup)
+{
+  struct block_map_zone *zone = lookup->zone;
+  struct vdo_page_request *request = &lookup->page_request;
+
+  vdo_prepare_completion (&request->completion, leaf_page_ready, zone->queue,
+                          lookup);
+  request->pbn = lookup->walk.pbn;
+  request->empty_on_read_error = false;
+  if (vdo_get_cache_page (zone->cache, request))
+    lookup->continuation (lookup, VDO_SUCCESS);
+}
+
 /* Walk the tree, then pin the leaf page if it exists; the continuation
  * runs with the walk's status, and the pinned page when it was found. */
 static void
 run_walk (struct vdo_block_map_lookup *lookup)
 {
-  struct block_map_zone *zone = lookup->zone;
-  struct vdo_page_request *request = &lookup->page_request;
-  int result = vdo_walk_tree (zone->tree, &lookup->walk);
+  int result = vdo_walk_tree (lookup->zone->tree, &lookup->walk);
 
   if (result != VDO_SUCCESS) {
     lookup->continuation (lookup, result);
@@ -329,12 +343,7 @@ run_walk (struct vdo_block_map_lookup *lookup)
   case VDO_TREE_WALK_FOUND_LEAF:
     break;
   }
-  vdo_prepare_completion (&request->completion, leaf_page_ready, zone->queue,
-                          lookup);
-  request->pbn = lookup->walk.pbn;
-  request->empty_on_read_error = false;
-  if (vdo_get_cache_page (zone->cache, request))
-    lookup->continuation (lookup, VDO_SUCCESS);
+  pin_leaf (lookup);
 }
 
 static void
@@ -493,10 +502,13 @@ finish_operation (struct map_operation *operation, int result)
   g_free (operation);
 }
 
-static void
-finish_put_mapping (struct vdo_block_map_lookup *lookup, int result)
+/* Store MAPPING in the slot a lookup for LBN ended at, if it found the
+ * leaf; returns the update's result. */
+static int
+store_mapping (struct vdo_block_map_lookup *lookup, int result,
+               logical_block_number_t lbn, struct vdo_data_location mapping,
+               sequence_number_t recovery_block)
 {
-  struct map_operation *operation = operation_of (lookup);
   struct block_map_zone *zone = lookup->zone;
 
   if (found_leaf (lookup, result)) {
@@ -504,18 +516,45 @@ finish_put_mapping (struct vdo_block_map_lookup *lookup, int result)
       result = VDO_READ_ONLY;
     else
       vdo_set_cache_page_entry (zone->cache, lookup->page_request.page,
-                                lookup->walk.slot, operation->mapping,
-                                operation->recovery_block);
+                                lookup->walk.slot, mapping, recovery_block);
     release_leaf (lookup);
   }
-  else if (result == VDO_SUCCESS
-           && vdo_is_mapped_location (operation->mapping)) {
+  else if (result == VDO_SUCCESS && vdo_is_mapped_location (mapping)) {
     vdo_log_error ("cannot map logical block %" PRIu64 ": its block map page"
-                   " at height %u does not exist", operation->lbn,
-                   lookup->walk.height);
+                   " at height %u does not exist", lbn, lookup->walk.height);
     result = UDS_BAD_STATE;
   }
-  finish_operation (operation, result);
+  return result;
+}
+
+static void
+finish_put_mapping (struct vdo_block_map_lookup *lookup, int result)
+{
+  struct map_operation *operation = operation_of (lookup);
+
+  finish_operation (operation,
+                    store_mapping (lookup, result, operation->lbn,
+                                   operation->mapping,
+                                   operation->recovery_block));
+}
+
+/* The checks every update makes before it looks for its slot. */
+static int
+check_update (struct block_map *map, logical_block_number_t lbn,
+              struct vdo_data_location mapping, struct block_map_zone **zone)
+{
+  int result = get_zone (map, lbn, "update", zone);
+
+  if (result == VDO_SUCCESS
+      && !vdo_is_valid_leaf_entry (mapping, is_data_block, &map->depot)) {
+    vdo_log_error ("cannot map logical block %" PRIu64 " to PBN %" PRIu64
+                   " in state %u: not a valid mapping", lbn, mapping.pbn,
+                   mapping.state);
+    result = VDO_BAD_MAPPING;
+  }
+  if (result == VDO_SUCCESS && vdo_is_read_only (map->read_only))
+    result = VDO_READ_ONLY;
+  return result;
 }
 
 void
@@ -526,18 +565,9 @@ vdo_block_map_put_mapping (struct block_map *map, logical_block_number_t lbn,
 {
   struct map_operation *operation;
   struct block_map_zone *zone;
-  int result = get_zone (map, lbn, "update", &zone);
+  int result = check_update (map, lbn, mapping, &zone);
 
   completion->result = VDO_SUCCESS;
-  if (result == VDO_SUCCESS
-      && !vdo_is_valid_leaf_entry (mapping, is_data_block, &map->depot)) {
-    vdo_log_error ("cannot map logical block %" PRIu64 " to PBN %" PRIu64
-                   " in state %u: not a valid mapping", lbn, mapping.pbn,
-                   mapping.state);
-    result = VDO_BAD_MAPPING;
-  }
-  if (result == VDO_SUCCESS && vdo_is_read_only (map->read_only))
-    result = VDO_READ_ONLY;
   if (result != VDO_SUCCESS) {
     vdo_finish_completion (completion, result);
     return;
@@ -548,6 +578,50 @@ vdo_block_map_put_mapping (struct block_map *map, logical_block_number_t lbn,
   operation->mapping = mapping;
   operation->recovery_block = recovery_point.sequence_number;
   start_lookup (zone, &operation->lookup, lbn, false, finish_put_mapping);
+}
+
+static void
+finish_update_found_slot (struct vdo_block_map_lookup *lookup, int result)
+{
+  struct vdo_block_map_request *request = request_of (lookup);
+
+  vdo_finish_completion (request->update_parent,
+                         store_mapping (lookup, result, request->lbn,
+                                        request->update_mapping,
+                                        request->update_block));
+}
+
+void
+vdo_block_map_update_found_slot (struct block_map *map,
+                                 struct vdo_block_map_request *request,
+                                 struct vdo_data_location mapping,
+                                 struct journal_point recovery_point,
+                                 struct vdo_completion *completion)
+{
+  struct vdo_block_map_lookup *lookup = &request->lookup;
+  struct block_map_zone *zone;
+  int result = check_update (map, request->lbn, mapping, &zone);
+
+  completion->result = VDO_SUCCESS;
+  if (result == VDO_SUCCESS && !request->path_complete) {
+    vdo_log_error ("cannot update logical block %" PRIu64 " in place: its"
+                   " lookup found no leaf page", request->lbn);
+    result = UDS_BAD_STATE;
+  }
+  if (result != VDO_SUCCESS) {
+    vdo_finish_completion (completion, result);
+    return;
+  }
+  request->update_parent = completion;
+  request->update_mapping = mapping;
+  request->update_block = recovery_point.sequence_number;
+  /* Where the lookup ended, as if the walk had just found it. */
+  lookup->zone = zone;
+  lookup->continuation = finish_update_found_slot;
+  lookup->walk.status = VDO_TREE_WALK_FOUND_LEAF;
+  lookup->walk.pbn = request->page_pbn;
+  lookup->walk.slot = request->slot;
+  pin_leaf (lookup);
 }
 
 static void

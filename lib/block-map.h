@@ -100,7 +100,11 @@ struct vdo_block_map_request {
   physical_block_number_t page_pbn;
   uint16_t slot;
 
-  struct vdo_block_map_lookup lookup;   /* private */
+  /* Private: the lookup, then an update of the slot it found. */
+  struct vdo_block_map_lookup lookup;
+  struct vdo_completion *update_parent;
+  struct vdo_data_location update_mapping;
+  sequence_number_t update_block;
 };
 
 /* Statistics of the whole map; any thread. */
@@ -177,6 +181,17 @@ void vdo_block_map_put_mapping (struct block_map *map,
                                 struct vdo_data_location mapping,
                                 struct journal_point recovery_point,
                                 struct vdo_completion *completion);
+
+/* vdo_block_map_put_mapping for the slot REQUEST found, without walking
+ * the tree again (tree pages never move): the caller's find_slot gave
+ * path_complete, and it has held request->lbn since.  Uses REQUEST's
+ * private part until COMPLETION is finished.  Errors as for put_mapping;
+ * UDS_BAD_STATE (logged) if the lookup found no leaf. */
+void vdo_block_map_update_found_slot (struct block_map *map,
+                                      struct vdo_block_map_request *request,
+                                      struct vdo_data_location mapping,
+                                      struct journal_point recovery_point,
+                                      struct vdo_completion *completion);
 
 /* Read all 812 entries of leaf page leaf_page_number (LBNs
  * leaf_page_number * 812 ...) with one lookup, on that page's zone queue

@@ -258,9 +258,11 @@ update_block_map (struct vdo_completion *completion)
                                      dv->journal_request.recovery_point,
                                      &dv->completion);
   else
-    vdo_block_map_put_mapping (dv->vdo->block_map, dv->lbn, dv->new_mapping,
-                               dv->journal_request.recovery_point,
-                               &dv->completion);
+    /* The LBN lock held since find_mapping keeps its slot where it was. */
+    vdo_block_map_update_found_slot (dv->vdo->block_map, &dv->map_request,
+                                     dv->new_mapping,
+                                     dv->journal_request.recovery_point,
+                                     &dv->completion);
 }
 
 /* --- Reference counts ---------------------------------------------------- */

@@ -550,6 +550,29 @@ bm_put (logical_block_number_t lbn, physical_block_number_t pbn,
 }
 
 static void
+update_found_action (struct zone_call *call)
+{
+  vdo_block_map_update_found_slot (bm.map, call->request, call->location,
+                                   point (call->sequence),
+                                   &call->done.completion);
+}
+
+int
+bm_update_found (struct vdo_block_map_request *request,
+                 physical_block_number_t pbn, enum vdo_mapping_state state,
+                 sequence_number_t sequence)
+{
+  struct zone_call call = {
+    .action = update_found_action,
+    .request = request,
+    .location = { .pbn = pbn, .state = state },
+    .sequence = sequence,
+  };
+
+  return call_on_zone (&call, vdo_logical_zone_of_lbn (bm.map, request->lbn));
+}
+
+static void
 read_leaf_action (struct zone_call *call)
 {
   vdo_block_map_read_leaf (bm.map, call->leaf_page, call->entries,

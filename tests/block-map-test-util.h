@@ -104,6 +104,12 @@ int bm_install (logical_block_number_t lbn, unsigned int height,
                 physical_block_number_t pbn, sequence_number_t sequence);
 int bm_put (logical_block_number_t lbn, physical_block_number_t pbn,
             enum vdo_mapping_state state, sequence_number_t sequence);
+/* vdo_block_map_update_found_slot for the slot REQUEST (from bm_lookup)
+ * found. */
+int bm_update_found (struct vdo_block_map_request *request,
+                     physical_block_number_t pbn,
+                     enum vdo_mapping_state state,
+                     sequence_number_t sequence);
 int bm_read_leaf (uint64_t leaf_page,
                   struct vdo_data_location out[VDO_BLOCK_MAP_ENTRIES_PER_PAGE],
                   bool *present);

@@ -95,6 +95,43 @@ START_TEST (test_tiny_cache_eviction)
 }
 END_TEST
 
+/* Updates through slots found earlier, whose leaves the tiny cache has
+ * evicted since: each comes back from disk by the PBN the lookup gave. */
+START_TEST (test_update_found_after_eviction)
+{
+  enum { LEAVES = 12 };
+  struct vdo_block_map_request requests[LEAVES];
+  physical_block_number_t data[LEAVES];
+  sequence_number_t sequence = 1;
+  uint64_t reads;
+  unsigned int i;
+
+  bm_make_map (1, 4);
+  for (i = 0; i < LEAVES; i++) {
+    bm_map (lbn_in_tree (0, i, i), bm_allocate_pbn (),
+            VDO_MAPPING_STATE_UNCOMPRESSED, sequence);
+    sequence += 2;
+  }
+  for (i = 0; i < LEAVES; i++)
+    ck_assert_int_eq (bm_lookup (lbn_in_tree (0, i, i), false, &requests[i]),
+                      VDO_SUCCESS);
+  reads = bm_stats ().pages_read;
+  for (i = LEAVES; i-- > 0;) {
+    data[i] = bm_allocate_pbn ();
+    ck_assert_int_eq (bm_update_found (&requests[i], data[i],
+                                       vdo_get_state_for_slot (i),
+                                       sequence++), VDO_SUCCESS);
+  }
+  /* The last four looked up were still cached; the rest were read. */
+  ck_assert_uint_ge (bm_stats ().pages_read - reads, LEAVES - 4);
+  ck_assert_int_eq (bm_drain (), VDO_SUCCESS);
+  for (i = 1; i < sequence; i++)
+    ck_assert (!bm_is_locked (i));
+  for (i = 0; i < LEAVES; i++)
+    check_mapping (lbn_in_tree (0, i, i), data[i], vdo_get_state_for_slot (i));
+}
+END_TEST
+
 START_TEST (test_write_back_older_than)
 {
   logical_block_number_t a = lbn_in_tree (0, 0, 0), b = lbn_in_tree (0, 1, 0);
@@ -622,6 +659,7 @@ block_map_writeback_suite (void)
   tcase_add_checked_fixture (tc, bm_setup, bm_teardown);
   tcase_set_timeout (tc, 600);
   tcase_add_test (tc, test_tiny_cache_eviction);
+  tcase_add_test (tc, test_update_found_after_eviction);
   tcase_add_test (tc, test_write_back_older_than);
   tcase_add_test (tc, test_update_during_write);
   tcase_add_test (tc, test_reopen_after_drain);

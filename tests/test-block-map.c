@@ -223,6 +223,50 @@ START_TEST (test_grow_path_and_put)
 }
 END_TEST
 
+/* An update of the slot a lookup found, without a second walk, behaves
+ * as a put: the same journal lock, checks and refusals. */
+START_TEST (test_update_found_slot)
+{
+  logical_block_number_t lbn = lbn_in_tree (1, 2, 5);
+  logical_block_number_t absent = lbn_in_tree (1, 3, 0);
+  physical_block_number_t first = bm_allocate_pbn (), second;
+  struct vdo_block_map_request request, missing;
+
+  bm_make_map (1, 64);
+  bm_map (lbn, first, VDO_MAPPING_STATE_UNCOMPRESSED, 1);
+  ck_assert_int_eq (bm_lookup (lbn, false, &request), VDO_SUCCESS);
+  ck_assert (request.path_complete);
+  ck_assert_uint_eq (request.mapping.pbn, first);
+
+  second = bm_allocate_pbn ();
+  ck_assert_int_eq (bm_update_found (&request, second,
+                                     vdo_get_state_for_slot (3), 7),
+                    VDO_SUCCESS);
+  check_mapping (lbn, second, vdo_get_state_for_slot (3));
+  /* The page was dirtied at 1 already: it keeps that lock only. */
+  ck_assert (bm_is_locked (1));
+  ck_assert (!bm_is_locked (7));
+
+  /* Invalid mappings are refused and change nothing. */
+  ck_assert_int_eq (bm_update_found (&request, 0, vdo_get_state_for_slot (1),
+                                     8), VDO_BAD_MAPPING);
+  check_mapping (lbn, second, vdo_get_state_for_slot (3));
+
+  /* A lookup that found no leaf gives no slot to update. */
+  ck_assert_int_eq (bm_lookup (absent, false, &missing), VDO_SUCCESS);
+  ck_assert (!missing.path_complete);
+  ck_assert_int_eq (bm_update_found (&missing, first,
+                                     VDO_MAPPING_STATE_UNCOMPRESSED, 8),
+                    UDS_BAD_STATE);
+  check_mapping (absent, 0, VDO_MAPPING_STATE_UNMAPPED);
+
+  /* Unmapping through the found slot. */
+  ck_assert_int_eq (bm_update_found (&request, 0, VDO_MAPPING_STATE_UNMAPPED,
+                                     9), VDO_SUCCESS);
+  check_mapping (lbn, 0, VDO_MAPPING_STATE_UNMAPPED);
+}
+END_TEST
+
 START_TEST (test_drain_writes_pages)
 {
   logical_block_number_t lbn = lbn_in_tree (0, 3, 7);
@@ -366,6 +410,9 @@ START_TEST (test_write_error_read_only)
   ck_assert (bm_is_locked (1));
   ck_assert (bm_is_locked (2));
   ck_assert_int_eq (bm_put (lbn, data, VDO_MAPPING_STATE_UNCOMPRESSED, 3),
+                    VDO_READ_ONLY);
+  ck_assert_int_eq (bm_update_found (&request, data,
+                                     VDO_MAPPING_STATE_UNCOMPRESSED, 3),
                     VDO_READ_ONLY);
   ck_assert_int_eq (bm_install (lbn_in_tree (2, 1, 0), 0, bm_allocate_pbn (),
                                 3), VDO_READ_ONLY);
@@ -678,6 +725,7 @@ block_map_suite (void)
   tcase_set_timeout (basic, 300);
   tcase_add_test (basic, test_empty_lookups);
   tcase_add_test (basic, test_grow_path_and_put);
+  tcase_add_test (basic, test_update_found_slot);
   tcase_add_test (basic, test_drain_writes_pages);
   tcase_add_test (basic, test_allocation_claims);
   suite_add_tcase (s, basic);
